@@ -1,0 +1,3 @@
+"""entrepot: one self-hosted service for tables, objects, SQL and exports."""
+
+__version__ = "0.1.0"

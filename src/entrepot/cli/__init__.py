@@ -1,0 +1,23 @@
+"""The ``entrepot`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from entrepot.cli import admin, server
+
+app = typer.Typer(
+    help="entrepot: self-hosted tables, object spaces, SQL and exports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(server.serve)
+app.command()(server.worker)
+app.command()(server.migrate)
+app.command("config")(server.show_config)
+app.add_typer(admin.projects, name="projects")
+app.add_typer(admin.tokens, name="tokens")
+
+
+def main() -> None:
+    app()

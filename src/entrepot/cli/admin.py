@@ -1,0 +1,176 @@
+"""Administration straight on the catalog: projects and tokens (scriptable; --quiet prints only the token)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from entrepot.cli.options import CatalogUrl, ConfigFile, DataDir, err, out, settings_from
+from entrepot.core import auth
+from entrepot.core.errors import EntrepotError
+from entrepot.core.projects import create_project, get_project, list_projects
+from entrepot.services import Services
+
+projects = typer.Typer(help="Manage projects (tenants).", no_args_is_help=True)
+tokens = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+
+
+def _open(data_dir, config, catalog_url) -> Services:  # type: ignore[no-untyped-def]
+    return Services.open(settings_from(config, data_dir=data_dir, catalog_url=catalog_url))
+
+
+def _fail(exc: EntrepotError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.message}")
+    return typer.Exit(1)
+
+
+@projects.command("create")
+def projects_create(
+    name: str,
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the master token.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    catalog_url: CatalogUrl = None,
+) -> None:
+    """Create a project and print its master token (shown only once)."""
+    services = _open(data_dir, config, catalog_url)
+    try:
+        created = create_project(services.catalog, name, description)
+    except EntrepotError as exc:
+        raise _fail(exc) from exc
+    finally:
+        services.close()
+    if quiet:
+        print(created.master.token)
+    else:
+        out.print(f"project {created.project.name} (id {created.project.id}); master token, shown once:")
+        print(created.master.token)
+
+
+@projects.command("list")
+def projects_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    catalog_url: CatalogUrl = None,
+) -> None:
+    """List projects."""
+    services = _open(data_dir, config, catalog_url)
+    try:
+        rows = list_projects(services.catalog)
+    finally:
+        services.close()
+    if as_json:
+        print(json.dumps([{"id": p.id, "name": p.name, "created": p.created_at.isoformat()} for p in rows]))
+        return
+    table = Table("id", "name", "created")
+    for p in rows:
+        table.add_row(str(p.id), p.name, p.created_at.isoformat(timespec="seconds"))
+    out.print(table)
+
+
+@tokens.command("create")
+def tokens_create(
+    project: Annotated[str, typer.Option(help="Project name or id.")],
+    master: Annotated[bool, typer.Option("--master", help="All permissions.")] = False,
+    description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    bucket_permission: Annotated[
+        list[str] | None, typer.Option(help="BUCKET=read|write, repeatable (e.g. in.c-main=read).")
+    ] = None,
+    space_permission: Annotated[list[str] | None, typer.Option(help="SPACE=read|write, repeatable.")] = None,
+    manage_buckets: Annotated[bool, typer.Option("--manage-buckets", help="canManageBuckets.")] = False,
+    manage_tokens: Annotated[bool, typer.Option("--manage-tokens", help="canManageTokens.")] = False,
+    read_all_files: Annotated[bool, typer.Option("--read-all-files", help="canReadAllFileUploads.")] = False,
+    manage_spaces: Annotated[bool, typer.Option("--manage-spaces", help="Create and delete spaces.")] = False,
+    expires_in: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the token.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    catalog_url: CatalogUrl = None,
+) -> None:
+    """Create a token and print it (shown only once)."""
+    services = _open(data_dir, config, catalog_url)
+    try:
+        proj = get_project(services.catalog, project)
+        spec = auth.TokenSpec(
+            description=description,
+            is_master=master,
+            can_manage_buckets=manage_buckets,
+            can_manage_tokens=manage_tokens,
+            can_read_all_file_uploads=read_all_files,
+            can_manage_spaces=manage_spaces,
+            bucket_permissions=auth.parse_permission_pairs(bucket_permission or [], "bucket"),
+            space_permissions=auth.parse_permission_pairs(space_permission or [], "space"),
+            expires_in=expires_in,
+        )
+        issued = auth.create_token(services.catalog, proj.id, spec)
+    except EntrepotError as exc:
+        raise _fail(exc) from exc
+    finally:
+        services.close()
+    if not quiet:
+        out.print(f"token {issued.row.id} in project {proj.name}; shown only once:")
+    print(issued.token)
+
+
+@tokens.command("list")
+def tokens_list(
+    project: Annotated[str, typer.Option(help="Project name or id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    catalog_url: CatalogUrl = None,
+) -> None:
+    """List a project's active tokens (never their secrets)."""
+    services = _open(data_dir, config, catalog_url)
+    try:
+        proj = get_project(services.catalog, project)
+        rows = auth.list_tokens(services.catalog, proj.id)
+    except EntrepotError as exc:
+        raise _fail(exc) from exc
+    finally:
+        services.close()
+    data = [
+        {
+            "id": r.id,
+            "description": r.description,
+            "master": r.is_master,
+            "bucketPermissions": r.bucket_permissions,
+            "spacePermissions": r.space_permissions,
+            "expires": r.expires_at.isoformat() if r.expires_at else None,
+            "lastUsed": r.last_used_at.isoformat() if r.last_used_at else None,
+        }
+        for r in rows
+    ]
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table("id", "description", "master", "buckets", "spaces", "expires", "last used")
+    for d in data:
+        table.add_row(
+            str(d["id"]), d["description"], "yes" if d["master"] else "", json.dumps(d["bucketPermissions"]),
+            json.dumps(d["spacePermissions"]), d["expires"] or "", d["lastUsed"] or "",
+        )
+    out.print(table)
+
+
+@tokens.command("revoke")
+def tokens_revoke(
+    token_id: int,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    catalog_url: CatalogUrl = None,
+) -> None:
+    """Revoke a token by id; it stops working at once."""
+    services = _open(data_dir, config, catalog_url)
+    try:
+        auth.revoke_token(services.catalog, token_id)
+    except EntrepotError as exc:
+        raise _fail(exc) from exc
+    finally:
+        services.close()
+    out.print(f"token {token_id} revoked")

@@ -1,0 +1,208 @@
+"""Every knob of entrepot in one place.
+
+Settings come, highest priority first, from: command-line flags (passed as overrides),
+environment variables prefixed ``ENTREPOT_``, an optional TOML file (``--config`` or
+``ENTREPOT_CONFIG``), and the defaults below. ``docs/configuration.md`` documents each
+field; a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("entrepot_config_file", default=None)
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one entrepot process."""
+
+    model_config = SettingsConfigDict(env_prefix="ENTREPOT_", extra="forbid", validate_default=True)
+
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = Field(Path("./entrepot-data"), description="Directory for the catalog, lakes and blobs.")
+    catalog_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the catalog. Default: SQLite file catalog.sqlite in the data dir. "
+        "Scale-out: postgresql+psycopg://user:pass@host/db.",
+    )
+    blob_url: str | None = Field(
+        None, description="Blob store: file:///path (default: <data dir>/blobs). s3:// comes with object spaces."
+    )
+    lake_catalog_url: str | None = Field(
+        None,
+        description="DuckLake catalog for project tables. Default: one SQLite file per project under "
+        "<data dir>/lakes. A postgresql:// URL puts every project's lake catalog in that database "
+        "(one schema per project).",
+    )
+    lake_data_path: str | None = Field(
+        None, description="Where DuckLake writes Parquet files. Default: <data dir>/lakes/<project>/data."
+    )
+
+    # --- HTTP -------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface the server binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port the server listens on.")
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach the server at; used in every URL the server hands out. "
+        "Default: derived from host, port and TLS.",
+    )
+    tls: Literal["off", "self-signed"] = Field(
+        "off", description="'self-signed' generates (once) a certificate for localhost in the data dir."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate file; enables HTTPS together with tls_key.")
+    tls_key: Path | None = Field(None, description="PEM private key file for tls_cert.")
+    max_request_body: int = Field(
+        64 * MiB, ge=1024, description="Largest request body (bytes) an API call may buffer; larger ones get 413."
+    )
+    max_request_line: int = Field(
+        1 * MiB,
+        ge=8192,
+        description="Largest request head (request line plus headers) in bytes; Keboola clients put CSV in URLs.",
+    )
+
+    # --- jobs ---------------------------------------------------------------------------
+    workers: int = Field(2, ge=0, le=64, description="Job worker threads inside 'serve' (0 = none).")
+    job_lease_seconds: float = Field(
+        30.0, gt=0, description="A running job whose worker stops renewing its lease this long is recovered."
+    )
+    job_heartbeat_seconds: float = Field(5.0, gt=0, description="How often a worker renews the lease of its job.")
+    job_max_attempts: int = Field(3, ge=1, description="Attempts before a job whose worker died is failed.")
+    job_poll_interval: float = Field(
+        0.1,
+        gt=0,
+        description="Idle poll interval of workers (seconds). Workers in the same process, and on PostgreSQL "
+        "all workers, are woken at once on submit; polling is the fallback.",
+    )
+    job_sync_wait: float = Field(
+        1.5, ge=0, description="How long an API call waits for a just-submitted job before answering 202."
+    )
+
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules imported at start; a module's register_jobs(registry) adds job handlers.",
+    )
+
+    # --- engine -------------------------------------------------------------------------
+    engine_threads: int = Field(2, ge=1, description="DuckDB threads per project lake.")
+    engine_memory_limit: str = Field("2GB", description="DuckDB memory limit per project lake.")
+    sql_time_limit: float = Field(30.0, gt=0, description="Statement time limit (seconds) for SQL run for users.")
+
+    # --- identity -------------------------------------------------------------------------
+    default_project: str = Field(
+        "default", description="Project created (with a master token printed once) on first start."
+    )
+    token_touch_interval: float = Field(
+        60.0, ge=0, description="Seconds between updates of a token's 'last used' time (limits catalog writes)."
+    )
+
+    # --- operations -----------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["json", "text"] = Field("text", description="Log line format: text or json (one object a line).")
+    backend_name: str = Field(
+        "duckdb", description="Backend name reported to Keboola clients (owner.defaultBackend, bucket backend)."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Installation secret used to sign URLs. Default: generated once into <data dir>/secret.key.",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = _config_file.get()
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    # --- derived values ---------------------------------------------------------------
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls == "self-signed" or (self.tls_cert is not None and self.tls_key is not None)
+
+    @property
+    def effective_catalog_url(self) -> str:
+        return self.catalog_url or f"sqlite:///{self.data_dir / 'catalog.sqlite'}"
+
+    @property
+    def effective_blob_url(self) -> str:
+        return self.blob_url or (self.data_dir / "blobs").as_uri()
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_enabled else "http"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain values, with secrets and URL passwords masked."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, str) and "://" in value:
+                value = mask_url_password(value)
+            out[name] = value
+        out["effective_catalog_url"] = mask_url_password(self.effective_catalog_url)
+        out["effective_blob_url"] = self.effective_blob_url
+        out["effective_public_url"] = self.effective_public_url
+        return out
+
+
+def mask_url_password(url: str) -> str:
+    """Replace the password of a URL (``scheme://user:pass@host``) with asterisks."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:********@{netloc[1]}"))
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build settings from overrides (None values ignored), environment, and a TOML file.
+
+    The TOML file is ``config_file`` or, when not given, the path in ``ENTREPOT_CONFIG``.
+    """
+    path = config_file or os.environ.get("ENTREPOT_CONFIG") or None
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+    token = _config_file.set(Path(path) if path else None)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file.reset(token)

@@ -1,0 +1,313 @@
+"""Tokens and principals: who is calling, and what they may do.
+
+A token is ``<project id>-<token id>-<secret>``. Only the SHA-256 of the whole token is
+stored; verification looks the row up by its id and compares hashes in constant time. The
+secrets are 256-bit random, so a plain (fast) hash is enough: there is nothing to brute-force.
+
+Every core call receives a :class:`Principal` and checks it with the ``require_*`` methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select
+
+from entrepot.core.catalog import Catalog, Project, Token
+from entrepot.core.clock import utcnow
+from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+
+Access = Literal["read", "write"]
+ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
+_TOKEN_RE = re.compile(r"^(\d{1,18})-(\d{1,18})-([A-Za-z0-9]{20,128})$")
+_SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,255}$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request: a token of a project, or an anonymous visitor."""
+
+    project_id: int | None
+    project_name: str | None
+    token_id: int | None = None
+    description: str = ""
+    is_master: bool = False
+    can_manage_buckets: bool = False
+    can_manage_tokens: bool = False
+    can_read_all_file_uploads: bool = False
+    can_manage_spaces: bool = False
+    bucket_permissions: Mapping[str, str] = field(default_factory=dict)
+    space_permissions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def anonymous(self) -> bool:
+        return self.token_id is None
+
+    # -- checks ---------------------------------------------------------------------------
+    def require_authenticated(self) -> None:
+        if self.anonymous:
+            raise Unauthenticated("this call needs a token; send it in the X-StorageApi-Token header")
+
+    def require_master(self, action: str) -> None:
+        self.require_authenticated()
+        if not self.is_master:
+            raise PermissionDenied(f"only a master token may {action}", code="accessDenied.masterTokenRequired")
+
+    def require_manage_tokens(self) -> None:
+        self.require_authenticated()
+        if not (self.is_master or self.can_manage_tokens):
+            raise PermissionDenied("this token may not manage tokens (needs canManageTokens)")
+
+    def require_manage_buckets(self) -> None:
+        self.require_authenticated()
+        if not (self.is_master or self.can_manage_buckets):
+            raise PermissionDenied("this token may not create or delete buckets (needs canManageBuckets)")
+
+    def bucket_access(self, bucket_id: str) -> Access | None:
+        if self.is_master or self.can_manage_buckets:
+            return "write"
+        level = self.bucket_permissions.get(bucket_id)
+        return level if level in ACCESS_LEVELS else None  # type: ignore[return-value]
+
+    def require_bucket(self, bucket_id: str, access: Access) -> None:
+        self.require_authenticated()
+        _require_level(self.bucket_access(bucket_id), access, f"bucket {bucket_id}")
+
+    def space_access(self, space: str) -> Access | None:
+        if self.is_master:
+            return "write"
+        level = self.space_permissions.get(space)
+        return level if level in ACCESS_LEVELS else None  # type: ignore[return-value]
+
+    def require_space(self, space: str, access: Access) -> None:
+        self.require_authenticated()
+        _require_level(self.space_access(space), access, f"space {space}")
+
+
+def _require_level(have: Access | None, need: Access, what: str) -> None:
+    if have is None or (need == "write" and have != "write"):
+        raise PermissionDenied(f"this token has no {need} permission on {what}")
+
+
+ANONYMOUS = Principal(project_id=None, project_name=None)
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """What a new token may do. Validated by :func:`create_token`."""
+
+    description: str = ""
+    is_master: bool = False
+    can_manage_buckets: bool = False
+    can_manage_tokens: bool = False
+    can_read_all_file_uploads: bool = False
+    can_manage_spaces: bool = False
+    bucket_permissions: Mapping[str, str] = field(default_factory=dict)
+    space_permissions: Mapping[str, str] = field(default_factory=dict)
+    expires_in: int | None = None  # seconds
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly created token: the only moment its secret exists outside the caller."""
+
+    token: str
+    row: Token
+
+
+def _validate_permissions(perms: Mapping[str, str], kind: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, level in perms.items():
+        if not _SCOPE_NAME_RE.match(name):
+            raise InvalidInput(f"invalid {kind} name {name!r} in {kind} permissions")
+        if level not in ACCESS_LEVELS:
+            raise InvalidInput(f"{kind} permission for {name!r} must be 'read' or 'write', not {level!r}")
+        out[name] = level
+    return out
+
+
+def _check_no_escalation(creator: Principal, spec: TokenSpec) -> None:
+    if creator.is_master:
+        return
+    if spec.is_master:
+        raise PermissionDenied("only a master token may create a master token")
+    if spec.can_manage_tokens:
+        raise PermissionDenied("only a master token may create a token that manages tokens")
+    for flag in ("can_manage_buckets", "can_read_all_file_uploads", "can_manage_spaces"):
+        if getattr(spec, flag) and not getattr(creator, flag):
+            raise PermissionDenied(f"a token cannot grant {flag} it does not have itself")
+    for bucket, level in spec.bucket_permissions.items():
+        _require_level(creator.bucket_access(bucket), level, f"bucket {bucket}")  # type: ignore[arg-type]
+    for space, level in spec.space_permissions.items():
+        _require_level(creator.space_access(space), level, f"space {space}")  # type: ignore[arg-type]
+
+
+def create_token(catalog: Catalog, project_id: int, spec: TokenSpec, creator: Principal | None = None) -> IssuedToken:
+    """Create a token in a project. ``creator`` None means the local administrator (CLI)."""
+    if creator is not None:
+        creator.require_manage_tokens()
+        if creator.project_id != project_id:
+            raise PermissionDenied("a token can only create tokens in its own project")
+        _check_no_escalation(creator, spec)
+    if spec.expires_in is not None and spec.expires_in <= 0:
+        raise InvalidInput("expiresIn must be a positive number of seconds")
+    if len(spec.description) > 1024:
+        raise InvalidInput("description is longer than 1024 characters")
+    buckets = _validate_permissions(spec.bucket_permissions, "bucket")
+    spaces = _validate_permissions(spec.space_permissions, "space")
+    now = utcnow()
+    with catalog.session() as s:
+        if s.get(Project, project_id) is None:
+            raise NotFound(f"project {project_id} does not exist", code="projects.notFound")
+        row = Token(
+            project_id=project_id,
+            secret_hash="",
+            description=spec.description,
+            created_at=now,
+            refreshed_at=now,
+            expires_at=now + timedelta(seconds=spec.expires_in) if spec.expires_in else None,
+            is_master=spec.is_master,
+            can_manage_buckets=spec.can_manage_buckets or spec.is_master,
+            can_manage_tokens=spec.can_manage_tokens or spec.is_master,
+            can_read_all_file_uploads=spec.can_read_all_file_uploads or spec.is_master,
+            can_manage_spaces=spec.can_manage_spaces or spec.is_master,
+            bucket_permissions=buckets,
+            space_permissions=spaces,
+            creator_token_id=creator.token_id if creator else None,
+        )
+        s.add(row)
+        s.flush()  # assigns the id, which is part of the token
+        token = f"{project_id}-{row.id}-{secrets.token_hex(32)}"
+        row.secret_hash = hash_token(token)
+    return IssuedToken(token=token, row=row)
+
+
+def refresh_token(catalog: Catalog, token_id: int, caller: Principal) -> IssuedToken:
+    """Replace a token's secret; the old one stops working at once."""
+    with catalog.session() as s:
+        row = _visible_token(s, token_id, caller)
+        if row.id != caller.token_id:
+            caller.require_manage_tokens()
+        token = f"{row.project_id}-{row.id}-{secrets.token_hex(32)}"
+        row.secret_hash = hash_token(token)
+        row.refreshed_at = utcnow()
+    return IssuedToken(token=token, row=row)
+
+
+def _visible_token(s: object, token_id: int, caller: Principal) -> Token:
+    row = s.get(Token, token_id)  # type: ignore[attr-defined]
+    if row is None or row.project_id != caller.project_id or row.revoked_at is not None:
+        raise NotFound(f"token {token_id} not found", code="storage.tokens.notFound")
+    return row
+
+
+def authenticate(catalog: Catalog, token: str | None, *, touch_interval: float = 60.0) -> Principal:
+    """Resolve a presented token to a principal; ``None`` gives the anonymous principal.
+
+    Raises ``Unauthenticated`` for a malformed, unknown, revoked or expired token.
+    """
+    if token is None or token == "":
+        return ANONYMOUS
+    m = _TOKEN_RE.match(token.strip())
+    if not m:
+        raise Unauthenticated("invalid access token", code="storage.tokenInvalid")
+    token_id = int(m.group(2))
+    presented = hash_token(token.strip())
+    now = utcnow()
+    with catalog.session(readonly=True) as s:
+        row = s.get(Token, token_id)
+        project = s.get(Project, row.project_id) if row is not None else None
+        # compare in constant time even when the row is missing, so timing says nothing
+        stored = row.secret_hash if row is not None else "0" * 64
+        if not hmac.compare_digest(stored, presented) or row is None or project is None:
+            raise Unauthenticated("invalid access token", code="storage.tokenInvalid")
+        if row.revoked_at is not None or project.disabled:
+            raise Unauthenticated("this access token has been revoked", code="storage.tokenInvalid")
+        if row.expires_at is not None and row.expires_at <= now:
+            raise Unauthenticated("this access token has expired", code="storage.tokenExpired")
+        needs_touch = row.last_used_at is None or (now - row.last_used_at).total_seconds() >= touch_interval
+        principal = principal_of(row, project)
+    if needs_touch:
+        with catalog.session() as s:
+            fresh = s.get(Token, token_id)
+            if fresh is not None:
+                fresh.last_used_at = now
+    return principal
+
+
+def principal_of(row: Token, project: Project) -> Principal:
+    return Principal(
+        project_id=project.id,
+        project_name=project.name,
+        token_id=row.id,
+        description=row.description,
+        is_master=row.is_master,
+        can_manage_buckets=row.can_manage_buckets,
+        can_manage_tokens=row.can_manage_tokens,
+        can_read_all_file_uploads=row.can_read_all_file_uploads,
+        can_manage_spaces=row.can_manage_spaces,
+        bucket_permissions=dict(row.bucket_permissions or {}),
+        space_permissions=dict(row.space_permissions or {}),
+    )
+
+
+def list_tokens(catalog: Catalog, project_id: int, caller: Principal | None = None) -> list[Token]:
+    """Tokens of a project that are not revoked, oldest first."""
+    if caller is not None:
+        caller.require_manage_tokens()
+        if caller.project_id != project_id:
+            raise PermissionDenied("a token can only list tokens of its own project")
+    with catalog.session(readonly=True) as s:
+        rows = s.scalars(
+            select(Token).where(Token.project_id == project_id, Token.revoked_at.is_(None)).order_by(Token.id)
+        )
+        return list(rows)
+
+
+def get_token(catalog: Catalog, token_id: int, caller: Principal) -> Token:
+    """A token's details: its own token for anyone, any token of the project for token managers."""
+    caller.require_authenticated()
+    if token_id != caller.token_id:
+        caller.require_manage_tokens()
+    with catalog.session(readonly=True) as s:
+        return _visible_token(s, token_id, caller)
+
+
+def revoke_token(catalog: Catalog, token_id: int, caller: Principal | None = None) -> None:
+    """Revoke a token; it stops working at once. ``caller`` None means the local administrator."""
+    with catalog.session() as s:
+        row = s.get(Token, token_id)
+        if caller is not None:
+            caller.require_manage_tokens()
+            row = _visible_token(s, token_id, caller)
+            if row.is_master and not caller.is_master:
+                raise PermissionDenied("only a master token may revoke a master token")
+        if row is None or row.revoked_at is not None:
+            raise NotFound(f"token {token_id} not found", code="storage.tokens.notFound")
+        row.revoked_at = utcnow()
+
+
+def parse_permission_pairs(pairs: Iterable[str], kind: str) -> dict[str, str]:
+    """Parse CLI-style ``name=read`` pairs into a permission map."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, level = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"{kind} permission {pair!r} must look like NAME=read or NAME=write")
+        out[name] = level
+    return _validate_permissions(out, kind)
+
+
+def token_is_expired(row: Token, now: datetime | None = None) -> bool:
+    return row.expires_at is not None and row.expires_at <= (now or utcnow())

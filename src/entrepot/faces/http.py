@@ -1,0 +1,72 @@
+"""Request helpers shared by the faces: services, tokens, principals, bounded bodies."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from entrepot.core.auth import Principal, authenticate
+from entrepot.core.errors import PayloadTooLarge, Unauthenticated
+from entrepot.logs import project_var, token_var
+from entrepot.services import Services
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def presented_token(request: Request, *, allow_api_key: bool) -> str | None:
+    """The token a request carries: X-StorageApi-Token, Authorization Bearer/Token, or api_key.
+
+    ``api_key`` (query string or form) is only honoured by faces whose clients send it (CARTO).
+    """
+    token = request.headers.get("x-storageapi-token")
+    if token:
+        return token.strip()
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() in ("bearer", "token") and value.strip():
+            return value.strip()
+        raise Unauthenticated("unsupported Authorization scheme; use 'Bearer <token>' or 'Token <token>'")
+    if allow_api_key:
+        return request.query_params.get("api_key") or None
+    return None
+
+
+async def resolve_principal(request: Request, *, allow_api_key: bool = False) -> Principal:
+    """Authenticate the request (anonymous when it carries no token) and log who it is."""
+    services = services_of(request)
+    token = presented_token(request, allow_api_key=allow_api_key)
+    principal = await run_in_threadpool(
+        authenticate, services.catalog, token, touch_interval=services.settings.token_touch_interval
+    )
+    project_id = request.headers.get("x-kbc-projectid")
+    if project_id and not principal.anonymous and project_id != str(principal.project_id):
+        raise Unauthenticated("X-KBC-ProjectId does not match the project of the token")
+    project_var.set(principal.project_id)
+    token_var.set(principal.token_id)
+    request.state.principal = principal
+    return principal
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read a request body into memory, refusing more than ``limit`` bytes with 413."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(_too_large(limit))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(_too_large(limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"the request body is larger than the limit of {limit} bytes (setting max_request_body); "
+        "upload large data as a file instead"
+    )

@@ -1,0 +1,19 @@
+"""The Keboola Storage API v2 face (``/v2/storage``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from entrepot.faces.storage_v2 import index, jobs, tokens
+
+PREFIX = "/v2/storage"
+TAG = "Keboola Storage API v2"
+
+
+def router() -> APIRouter:
+    r = APIRouter(tags=[TAG])
+    r.add_api_route(PREFIX, index.index, methods=["GET"], include_in_schema=False)
+    r.add_api_route(PREFIX + "/", index.index, methods=["GET"], summary="API index (no token needed)")
+    for sub in (index.router, tokens.router, jobs.router):
+        r.include_router(sub, prefix=PREFIX)
+    return r

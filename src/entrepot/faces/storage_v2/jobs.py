@@ -1,0 +1,70 @@
+"""Keboola storage jobs: list, detail, and (entrepot extension) cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse
+
+from entrepot.core.auth import Principal
+from entrepot.core.catalog import Job, Token
+from entrepot.core.errors import InvalidInput
+from entrepot.core.jobs import STATUSES
+from entrepot.faces.http import services_of
+from entrepot.faces.storage_v2.deps import caller
+from entrepot.faces.storage_v2.params import Params, keboola_params
+from entrepot.faces.storage_v2.render import JOB_STATUS, job_json
+from entrepot.services import Services
+
+router = APIRouter()
+
+
+def render_job(services: Services, job: Job) -> dict[str, Any]:
+    creator = None
+    if job.token_id is not None:
+        with services.catalog.session(readonly=True) as s:
+            creator = s.get(Token, job.token_id)
+    return job_json(services, job, creator)
+
+
+def _job_id(value: str) -> int:
+    if not value.isdigit():
+        raise InvalidInput(f"invalid job id {value!r}; job ids are numbers")
+    return int(value)
+
+
+@router.get("/jobs", summary="List the project's jobs, newest first")
+def list_jobs(
+    request: Request, principal: Principal = Depends(caller), params: Params = Depends(keboola_params)
+) -> list[dict[str, Any]]:
+    services = services_of(request)
+    wanted = params.str("storage_job_status") or params.str("status")
+    statuses = None
+    if wanted:
+        statuses = [s for s in STATUSES if JOB_STATUS[s] == wanted]
+        if not statuses:
+            raise InvalidInput(f"unknown job status {wanted!r}; use waiting, processing, success or error")
+    jobs = services.jobs.list(
+        principal.project_id or 0,
+        limit=params.int("limit", 100, minimum=1) or 100,
+        offset=params.int("offset", 0, minimum=0) or 0,
+        statuses=statuses,
+    )
+    return [render_job(services, job) for job in jobs]
+
+
+@router.get("/jobs/{job_id}", summary="Job detail")
+def job_detail(job_id: str, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    services = services_of(request)
+    return render_job(services, services.jobs.get(_job_id(job_id), principal.project_id))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a job (entrepot extension)")
+def cancel_job(job_id: str, request: Request, principal: Principal = Depends(caller)) -> JSONResponse:
+    services = services_of(request)
+    job = services.jobs.get(_job_id(job_id), principal.project_id)
+    if job.token_id != principal.token_id:
+        principal.require_master("cancel a job started by another token")
+    job = services.jobs.cancel(job.id, principal.project_id)
+    return JSONResponse(render_job(services, job), status_code=202)

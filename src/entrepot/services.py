@@ -1,0 +1,106 @@
+"""The services one entrepot process runs on: settings, catalog, job queue, engine.
+
+Faces, the CLI and workers all reach the core through one :class:`Services` object.
+Nothing here knows whether it runs embedded (SQLite, threads) or scaled out (PostgreSQL,
+worker processes): that is decided by the settings alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from entrepot.config import Settings
+from entrepot.core.catalog import Catalog
+from entrepot.core.jobs import JobQueue, JobRegistry, register_builtin
+
+if TYPE_CHECKING:
+    from entrepot.core.engine import Engine
+    from entrepot.core.jobs.worker import WorkerPool
+
+log = logging.getLogger("entrepot")
+
+
+class Services:
+    def __init__(self, settings: Settings, catalog: Catalog):
+        self.settings = settings
+        self.catalog = catalog
+        self.jobs = JobQueue(
+            catalog,
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+            poll_interval=settings.job_poll_interval,
+        )
+        self.registry = JobRegistry()
+        register_builtin(self.registry)
+        for module_name in settings.plugins:
+            module = importlib.import_module(module_name)
+            register = getattr(module, "register_jobs", None)
+            if register is not None:
+                register(self.registry)
+        self.workers: WorkerPool | None = None
+        self._engine_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog(settings.effective_catalog_url)
+        if migrate:
+            catalog.migrate()
+        return cls(settings, catalog)
+
+    @cached_property
+    def engine(self) -> Engine:
+        from entrepot.core.engine import Engine
+
+        with self._engine_lock:
+            return Engine(self.settings)
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        """The installation secret for signed URLs: from settings, else generated once in the data dir."""
+        if self.settings.secret_key is not None:
+            return self.settings.secret_key.get_secret_value().encode()
+        return _load_or_create_secret(self.settings.data_dir / "secret.key")
+
+    def start_workers(self, count: int, *, name: str = "worker") -> WorkerPool:
+        from entrepot.core.jobs.worker import WorkerPool
+
+        self.workers = WorkerPool(self, count, name=name)
+        self.workers.start()
+        return self.workers
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
+            self.workers = None
+        if "engine" in self.__dict__:
+            self.engine.close()
+        self.catalog.dispose()
+
+
+def _load_or_create_secret(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32).encode()
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)  # first writer wins; a concurrent starter reads the winner's key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes().strip()
