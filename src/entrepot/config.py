@@ -87,9 +87,6 @@ class Settings(BaseSettings):
         description="Idle poll interval of workers (seconds). Workers in the same process, and on PostgreSQL "
         "all workers, are woken at once on submit; polling is the fallback.",
     )
-    job_sync_wait: float = Field(
-        1.5, ge=0, description="How long an API call waits for a just-submitted job before answering 202."
-    )
 
     plugins: list[str] = Field(
         default_factory=list,
@@ -119,6 +116,13 @@ class Settings(BaseSettings):
         None,
         description="Installation secret used to sign URLs. Default: generated once into <data dir>/secret.key.",
     )
+
+    @field_validator("blob_url")
+    @classmethod
+    def _supported_blob_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("file://"):
+            raise ValueError("only file:// blob stores are supported in this version (s3:// comes with object spaces)")
+        return v
 
     @field_validator("data_dir")
     @classmethod

@@ -1,0 +1,50 @@
+"""Shared fixtures: real entrepot servers on free ports with temporary data dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support.server import RunningServer, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server per test module (uvicorn in a thread, 2 job workers, SQLite catalog)."""
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path) -> Iterator[RunningServer]:  # type: ignore[no-untyped-def]
+    """A server of its own for a test that needs an empty project."""
+    running = start_server(tmp_path / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A throw-away PostgreSQL cluster (skipped, with the reason, only where no binaries exist)."""
+    from support.postgres import PostgresCluster
+
+    cluster = PostgresCluster(tmp_path_factory.mktemp("pg"))
+    ok, reason = cluster.available()
+    if not ok:
+        pytest.skip(f"PostgreSQL server binaries not found: {reason}")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+_db_counter = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def catalog_url(request: pytest.FixtureRequest, tmp_path) -> str | None:  # type: ignore[no-untyped-def]
+    """Run a test on the SQLite catalog (None = default file) and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    cluster = request.getfixturevalue("postgres_cluster")
+    return cluster.create_database(f"catalog_{next(_db_counter)}")
