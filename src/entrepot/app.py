@@ -66,7 +66,9 @@ class RequestContext:
             request_id_var.reset(token)
 
 
-def create_app(settings: Settings, services: Services | None = None, *, workers: int | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, services: Services | None = None, *, workers: int | None = None
+) -> FastAPI:
     """Build the application. Without ``services`` it opens them at start-up and closes them at shutdown."""
     owned = services is None
     worker_count = settings.workers if workers is None else workers
@@ -92,7 +94,10 @@ def create_app(settings: Settings, services: Services | None = None, *, workers:
         description="Self-hosted data storage: Keboola-compatible tables, object spaces, SQL and exports.",
         lifespan=lifespan,
         openapi_tags=[
-            {"name": storage_v2.TAG, "description": "Keboola Storage API v2 compatible tables, files and jobs."},
+            {
+                "name": storage_v2.TAG,
+                "description": "Keboola Storage API v2 compatible tables, files and jobs.",
+            },
             {"name": ops.TAG, "description": "Health, readiness and metrics."},
         ],
     )

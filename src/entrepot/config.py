@@ -22,7 +22,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("entrepot_config_file", default=None)
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "entrepot_config_file", default=None
+)
 
 MiB = 1024 * 1024
 
@@ -40,7 +42,8 @@ class Settings(BaseSettings):
         "Scale-out: postgresql+psycopg://user:pass@host/db.",
     )
     blob_url: str | None = Field(
-        None, description="Blob store: file:///path (default: <data dir>/blobs). s3:// comes with object spaces."
+        None,
+        description="Blob store: file:///path (default: <data dir>/blobs). s3:// comes with object spaces.",
     )
     lake_catalog_url: str | None = Field(
         None,
@@ -63,10 +66,14 @@ class Settings(BaseSettings):
     tls: Literal["off", "self-signed"] = Field(
         "off", description="'self-signed' generates (once) a certificate for localhost in the data dir."
     )
-    tls_cert: Path | None = Field(None, description="PEM certificate file; enables HTTPS together with tls_key.")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate file; enables HTTPS together with tls_key."
+    )
     tls_key: Path | None = Field(None, description="PEM private key file for tls_cert.")
     max_request_body: int = Field(
-        64 * MiB, ge=1024, description="Largest request body (bytes) an API call may buffer; larger ones get 413."
+        64 * MiB,
+        ge=1024,
+        description="Largest request body (bytes) an API call may buffer; larger ones get 413.",
     )
     max_request_line: int = Field(
         1 * MiB,
@@ -79,7 +86,9 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         30.0, gt=0, description="A running job whose worker stops renewing its lease this long is recovered."
     )
-    job_heartbeat_seconds: float = Field(5.0, gt=0, description="How often a worker renews the lease of its job.")
+    job_heartbeat_seconds: float = Field(
+        5.0, gt=0, description="How often a worker renews the lease of its job."
+    )
     job_max_attempts: int = Field(3, ge=1, description="Attempts before a job whose worker died is failed.")
     job_poll_interval: float = Field(
         0.1,
@@ -96,21 +105,28 @@ class Settings(BaseSettings):
     # --- engine -------------------------------------------------------------------------
     engine_threads: int = Field(2, ge=1, description="DuckDB threads per project lake.")
     engine_memory_limit: str = Field("2GB", description="DuckDB memory limit per project lake.")
-    sql_time_limit: float = Field(30.0, gt=0, description="Statement time limit (seconds) for SQL run for users.")
+    sql_time_limit: float = Field(
+        30.0, gt=0, description="Statement time limit (seconds) for SQL run for users."
+    )
 
     # --- identity -------------------------------------------------------------------------
     default_project: str = Field(
         "default", description="Project created (with a master token printed once) on first start."
     )
     token_touch_interval: float = Field(
-        60.0, ge=0, description="Seconds between updates of a token's 'last used' time (limits catalog writes)."
+        60.0,
+        ge=0,
+        description="Seconds between updates of a token's 'last used' time (limits catalog writes).",
     )
 
     # --- operations -----------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
-    log_format: Literal["json", "text"] = Field("text", description="Log line format: text or json (one object a line).")
+    log_format: Literal["json", "text"] = Field(
+        "text", description="Log line format: text or json (one object a line)."
+    )
     backend_name: str = Field(
-        "duckdb", description="Backend name reported to Keboola clients (owner.defaultBackend, bucket backend)."
+        "duckdb",
+        description="Backend name reported to Keboola clients (owner.defaultBackend, bucket backend).",
     )
     secret_key: SecretStr | None = Field(
         None,
@@ -121,7 +137,9 @@ class Settings(BaseSettings):
     @classmethod
     def _supported_blob_url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith("file://"):
-            raise ValueError("only file:// blob stores are supported in this version (s3:// comes with object spaces)")
+            raise ValueError(
+                "only file:// blob stores are supported in this version (s3:// comes with object spaces)"
+            )
         return v
 
     @field_validator("data_dir")

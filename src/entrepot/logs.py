@@ -46,7 +46,9 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ctx = " ".join(f"{n}={getattr(record, n)}" for n, _ in _FIELDS if getattr(record, n, None) is not None)
+        ctx = " ".join(
+            f"{n}={getattr(record, n)}" for n, _ in _FIELDS if getattr(record, n, None) is not None
+        )
         base = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if ctx:
             base += f" [{ctx}]"

@@ -20,9 +20,14 @@ JOB_DURATION = Histogram(
     registry=REGISTRY,
 )
 JOBS_FINISHED = Counter(
-    "entrepot_jobs_finished_total", "Jobs finished by this process, by kind and outcome.", ["kind", "status"],
+    "entrepot_jobs_finished_total",
+    "Jobs finished by this process, by kind and outcome.",
+    ["kind", "status"],
     registry=REGISTRY,
 )
 QUEUE_DEPTH = Gauge(
-    "entrepot_jobs", "Jobs in the catalog by status (read when /metrics is scraped).", ["status"], registry=REGISTRY
+    "entrepot_jobs",
+    "Jobs in the catalog by status (read when /metrics is scraped).",
+    ["status"],
+    registry=REGISTRY,
 )

@@ -28,7 +28,9 @@ class TlsFiles:
     key: Path
 
 
-def ensure_self_signed(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")) -> TlsFiles:
+def ensure_self_signed(
+    directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+) -> TlsFiles:
     files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
     if files.ca.exists() and files.cert.exists() and files.key.exists():
         return files
@@ -47,8 +49,14 @@ def ensure_self_signed(directory: Path, hosts: tuple[str, ...] = ("localhost", "
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
@@ -80,7 +88,10 @@ def ensure_self_signed(directory: Path, hosts: tuple[str, ...] = ("localhost", "
         .sign(ca_key, hashes.SHA256())
     )
     _write(files.ca, ca_cert.public_bytes(serialization.Encoding.PEM))
-    _write(files.cert, cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
+    _write(
+        files.cert,
+        cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM),
+    )
     _write(
         files.key,
         key.private_bytes(

@@ -190,7 +190,9 @@ def test_expired_lease_requeues_the_job_and_fences_the_old_worker(services, proj
     stale = services.jobs.claim("dead-worker")
     assert stale is not None and stale.id == job.id and stale.attempt == 1
     with services.catalog.session() as s:
-        s.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert services.jobs.recover_expired() == [job.id]
     assert services.jobs.get(job.id).status == QUEUED
     fresh = services.jobs.claim("live-worker")
@@ -208,7 +210,9 @@ def test_job_whose_worker_keeps_dying_fails_after_max_attempts(services, project
         claimed = services.jobs.claim(f"dies-{attempt}")
         assert claimed.attempt == attempt
         with services.catalog.session() as s:
-            s.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+            s.execute(
+                update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+            )
         services.jobs.recover_expired()
     final = services.jobs.get(job.id)
     assert final.status == FAILED

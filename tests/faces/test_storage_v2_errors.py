@@ -29,7 +29,9 @@ def token_count(server) -> int:
 
 
 def test_missing_token_is_401(server):
-    body = assert_envelope(requests.get(f"{server.url}/v2/storage/tokens/verify"), 401, "storage.tokenMissing")
+    body = assert_envelope(
+        requests.get(f"{server.url}/v2/storage/tokens/verify"), 401, "storage.tokenMissing"
+    )
     assert "X-StorageApi-Token" in body["error"]
 
 
@@ -39,7 +41,9 @@ def test_invalid_token_is_401(server, token):
 
 
 def test_unsupported_authorization_scheme_is_401(server):
-    r = requests.get(f"{server.url}/v2/storage/tokens/verify", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    r = requests.get(
+        f"{server.url}/v2/storage/tokens/verify", headers={"Authorization": "Basic dXNlcjpwYXNz"}
+    )
     assert "Bearer" in assert_envelope(r, 401)["error"]
 
 
@@ -59,7 +63,9 @@ def test_expired_token_is_401_saying_expired(server):
 def test_permission_denied_is_403_and_creates_nothing(server):
     plain = server.token_for(description="no rights")
     before = token_count(server)
-    r = requests.post(f"{server.url}/v2/storage/tokens", headers=server.headers(plain), data={"description": "x"})
+    r = requests.post(
+        f"{server.url}/v2/storage/tokens", headers=server.headers(plain), data={"description": "x"}
+    )
     assert "manage tokens" in assert_envelope(r, 403)["error"]
     assert token_count(server) == before
 
@@ -68,15 +74,22 @@ def test_unknown_route_is_404(server):
     assert_envelope(requests.get(f"{server.url}/v2/storage/not-a-url", headers=server.headers()), 404)
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "//not-a-url"), ("POST", "//not-a-url"), ("DELETE", "/delete/not-a-url")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "//not-a-url"), ("POST", "//not-a-url"), ("DELETE", "/delete/not-a-url")]
+)
 def test_kbcstorage_404_probes_get_4xx(server, method, path):
-    r = requests.request(method, f"{server.url}/v2/storage{path}", headers={"X-StorageApi-Token": "some-token"})
+    r = requests.request(
+        method, f"{server.url}/v2/storage{path}", headers={"X-StorageApi-Token": "some-token"}
+    )
     assert 400 <= r.status_code < 500
 
 
 def test_unknown_job_is_404(server):
-    assert_envelope(requests.get(f"{server.url}/v2/storage/jobs/987654", headers=server.headers()), 404,
-                    "storage.jobs.notFound")
+    assert_envelope(
+        requests.get(f"{server.url}/v2/storage/jobs/987654", headers=server.headers()),
+        404,
+        "storage.jobs.notFound",
+    )
 
 
 def test_non_numeric_ids_are_400(server):
@@ -85,7 +98,9 @@ def test_non_numeric_ids_are_400(server):
 
 
 def test_wrong_method_is_405(server):
-    body = assert_envelope(requests.put(f"{server.url}/v2/storage/tokens/verify", headers=server.headers()), 405)
+    body = assert_envelope(
+        requests.put(f"{server.url}/v2/storage/tokens/verify", headers=server.headers()), 405
+    )
     assert "PUT" in body["error"]
 
 
@@ -106,7 +121,9 @@ def test_json_body_that_is_not_an_object_is_400(server):
 
 
 def test_malformed_parameter_values_are_400(server):
-    r = requests.post(f"{server.url}/v2/storage/tokens", headers=server.headers(), data={"canManageBuckets": "maybe"})
+    r = requests.post(
+        f"{server.url}/v2/storage/tokens", headers=server.headers(), data={"canManageBuckets": "maybe"}
+    )
     assert "canManageBuckets" in assert_envelope(r, 400)["error"]
     r = requests.post(f"{server.url}/v2/storage/tokens", headers=server.headers(), data={"expiresIn": "soon"})
     assert "expiresIn" in assert_envelope(r, 400)["error"]

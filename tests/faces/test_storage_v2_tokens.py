@@ -19,7 +19,9 @@ def test_verify_answers_the_tokens_details(server):
 
 def test_bearer_and_token_authorization_schemes_are_accepted(server):
     for scheme in ("Bearer", "Token"):
-        r = requests.get(f"{server.url}/v2/storage/tokens/verify", headers={"Authorization": f"{scheme} {server.token}"})
+        r = requests.get(
+            f"{server.url}/v2/storage/tokens/verify", headers={"Authorization": f"{scheme} {server.token}"}
+        )
         assert r.status_code == 200, r.text
 
 
@@ -71,7 +73,9 @@ def test_create_token_with_json_body(server):
 
 def test_create_token_with_query_parameters_and_empty_csv_body(server):
     headers = {**server.headers(), "Content-Type": "text/csv"}
-    r = requests.post(f"{server.url}/v2/storage/tokens", headers=headers, params={"description": "from-query"})
+    r = requests.post(
+        f"{server.url}/v2/storage/tokens", headers=headers, params={"description": "from-query"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["description"] == "from-query"
 

@@ -152,8 +152,13 @@ def tokens_list(
     table = Table("id", "description", "master", "buckets", "spaces", "expires", "last used")
     for d in data:
         table.add_row(
-            str(d["id"]), d["description"], "yes" if d["master"] else "", json.dumps(d["bucketPermissions"]),
-            json.dumps(d["spacePermissions"]), d["expires"] or "", d["lastUsed"] or "",
+            str(d["id"]),
+            d["description"],
+            "yes" if d["master"] else "",
+            json.dumps(d["bucketPermissions"]),
+            json.dumps(d["spacePermissions"]),
+            d["expires"] or "",
+            d["lastUsed"] or "",
         )
     out.print(table)
 

@@ -22,7 +22,8 @@ ConfigFile = Annotated[
     Path | None, typer.Option("--config", envvar="ENTREPOT_CONFIG", help="TOML file with settings.")
 ]
 CatalogUrl = Annotated[
-    str | None, typer.Option("--catalog-url", help="Catalog database URL (SQLite default, or postgresql+psycopg://).")
+    str | None,
+    typer.Option("--catalog-url", help="Catalog database URL (SQLite default, or postgresql+psycopg://)."),
 ]
 
 

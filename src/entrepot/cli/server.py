@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from entrepot.cli.options import CatalogUrl, ConfigFile, DataDir, err, out, settings_from
+from entrepot.config import mask_url_password
 from entrepot.logs import configure_logging
 from entrepot.services import Services
 
@@ -21,15 +22,25 @@ def serve(
     config: ConfigFile = None,
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default: 8000).")] = None,
-    public_url: Annotated[str | None, typer.Option(help="Base URL clients use; used in handed-out URLs.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Job worker threads in this process (default: 2).")] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="Base URL clients use; used in handed-out URLs.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Job worker threads in this process (default: 2).")
+    ] = None,
     no_workers: Annotated[bool, typer.Option("--no-workers", help="Run no job workers (scale-out).")] = False,
-    tls: Annotated[str | None, typer.Option(help="'self-signed' to serve HTTPS with a generated certificate.")] = None,
+    tls: Annotated[
+        str | None, typer.Option(help="'self-signed' to serve HTTPS with a generated certificate.")
+    ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate for HTTPS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for HTTPS.")] = None,
     catalog_url: CatalogUrl = None,
-    blob_url: Annotated[str | None, typer.Option(help="Blob store URL (default: file://<data dir>/blobs).")] = None,
-    max_request_body: Annotated[int | None, typer.Option(help="Largest buffered request body in bytes.")] = None,
+    blob_url: Annotated[
+        str | None, typer.Option(help="Blob store URL (default: file://<data dir>/blobs).")
+    ] = None,
+    max_request_body: Annotated[
+        int | None, typer.Option(help="Largest buffered request body in bytes.")
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
     log_format: Annotated[str | None, typer.Option(help="text or json.")] = None,
 ) -> None:
@@ -64,9 +75,14 @@ def serve(
         out.print(f"TLS: trust {settings.data_dir / 'tls' / 'ca.pem'} (e.g. REQUESTS_CA_BUNDLE)")
     if prepared.bootstrap is not None:
         boot = prepared.bootstrap
-        out.print(f"Created project [bold]{boot.project.name}[/bold]. Its master token, shown only this once:")
+        out.print(
+            f"Created project [bold]{boot.project.name}[/bold]. Its master token, shown only this once:"
+        )
         print(f"  {boot.master.token}", flush=True)
-        print(f"Try: curl -H 'X-StorageApi-Token: {boot.master.token}' {url}/v2/storage/tokens/verify", flush=True)
+        print(
+            f"Try: curl -H 'X-StorageApi-Token: {boot.master.token}' {url}/v2/storage/tokens/verify",
+            flush=True,
+        )
     try:
         uvicorn.Server(cfg).run()
     finally:
@@ -91,7 +107,8 @@ def worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     pool = services.start_workers(concurrency, name="worker")
-    err.print(f"entrepot worker running {concurrency} job slot(s) on {settings.effective_catalog_url}")
+    catalog = mask_url_password(settings.effective_catalog_url)
+    err.print(f"entrepot worker running {concurrency} job slot(s) on {catalog}")
     try:
         stop.wait()
     finally:

@@ -85,7 +85,9 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"route not found: {request.method} {request.url.path}"
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
-        problem = Problem(exc.status_code, code, message, _exception_id(), headers=getattr(exc, "headers", None))
+        problem = Problem(
+            exc.status_code, code, message, _exception_id(), headers=getattr(exc, "headers", None)
+        )
         return render(request, problem)
 
     @app.exception_handler(RequestValidationError)
@@ -100,7 +102,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         exception_id = _exception_id()
-        log.exception("unhandled error on %s %s [exceptionId=%s]", request.method, request.url.path, exception_id)
+        log.exception(
+            "unhandled error on %s %s [exceptionId=%s]", request.method, request.url.path, exception_id
+        )
         problem = Problem(
             500,
             "internal",

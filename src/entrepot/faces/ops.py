@@ -37,7 +37,9 @@ def ready(request: Request) -> JSONResponse:
         except Exception as exc:  # readiness must answer, whatever broke
             checks[name] = f"{type(exc).__name__}: {exc}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -218,15 +218,20 @@ class JobQueue:
         with self.catalog.session(readonly=not renew) as s:
             if renew:
                 res = s.execute(
-                    self._fenced(job).values(lease_expires_at=now + self.lease, updated_at=now).returning(
-                        Job.cancel_requested
-                    )
+                    self._fenced(job)
+                    .values(lease_expires_at=now + self.lease, updated_at=now)
+                    .returning(Job.cancel_requested)
                 ).first()
                 return Heartbeat(lost=res is None, cancel_requested=bool(res and res[0]))
             row = s.execute(
                 select(Job.cancel_requested, Job.worker_id, Job.attempt, Job.status).where(Job.id == job.id)
             ).first()
-        lost = row is None or row.worker_id != job.worker_id or row.attempt != job.attempt or row.status != RUNNING
+        lost = (
+            row is None
+            or row.worker_id != job.worker_id
+            or row.attempt != job.attempt
+            or row.status != RUNNING
+        )
         return Heartbeat(lost=lost, cancel_requested=bool(row and row.cancel_requested))
 
     def set_progress(self, job: Job, progress: int) -> None:
@@ -282,11 +287,20 @@ class JobQueue:
     # -- internals -------------------------------------------------------------------------
     def _fenced(self, job: Job) -> Any:
         return update(Job).where(
-            Job.id == job.id, Job.worker_id == job.worker_id, Job.attempt == job.attempt, Job.status == RUNNING
+            Job.id == job.id,
+            Job.worker_id == job.worker_id,
+            Job.attempt == job.attempt,
+            Job.status == RUNNING,
         )
 
     def _finish(
-        self, job: Job, *, status: str, results: dict[str, Any] | None, error: dict[str, Any] | None, **extra: Any
+        self,
+        job: Job,
+        *,
+        status: str,
+        results: dict[str, Any] | None,
+        error: dict[str, Any] | None,
+        **extra: Any,
     ) -> bool:
         now = utcnow()
         with self.catalog.session() as s:

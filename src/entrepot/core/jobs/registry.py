@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -74,10 +75,8 @@ class JobContext:
             self.cancelled.set()
             callbacks = list(self._on_cancel)
         for cb in callbacks:
-            try:
+            with contextlib.suppress(Exception):  # an interrupt that fails must not stop the others
                 cb()
-            except Exception:  # an interrupt that fails must not stop the others
-                pass
 
 
 class JobRegistry:
@@ -125,7 +124,9 @@ def sleep(ctx: JobContext) -> dict[str, Any]:
 
 def fail(ctx: JobContext) -> dict[str, Any]:
     """Always fails with the given message (exercises error reporting end to end)."""
-    raise InvalidInput(str(ctx.params.get("message", "this job fails on purpose")), code="job.failedOnPurpose")
+    raise InvalidInput(
+        str(ctx.params.get("message", "this job fails on purpose")), code="job.failedOnPurpose"
+    )
 
 
 def register_builtin(registry: JobRegistry) -> None:

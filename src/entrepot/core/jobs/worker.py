@@ -50,7 +50,9 @@ class WorkerPool:
     def start(self) -> None:
         for i in range(self.count):
             worker_id = new_worker_id(f"{self.name}{i}")
-            t = threading.Thread(target=self._work, args=(worker_id,), name=f"entrepot-{worker_id}", daemon=True)
+            t = threading.Thread(
+                target=self._work, args=(worker_id,), name=f"entrepot-{worker_id}", daemon=True
+            )
             t.start()
             self._threads.append(t)
         hb = threading.Thread(target=self._heartbeats, name="entrepot-heartbeat", daemon=True)
@@ -132,7 +134,9 @@ class WorkerPool:
                 with self._running_lock:
                     self.running.pop(job.id, None)
             if not recorded:
-                log.warning("job %s: outcome %s discarded, the lease was lost to another worker", job.id, status)
+                log.warning(
+                    "job %s: outcome %s discarded, the lease was lost to another worker", job.id, status
+                )
             else:
                 JOB_DURATION.labels(job.kind, status).observe(time.monotonic() - started)
                 JOBS_FINISHED.labels(job.kind, status).inc()
@@ -194,7 +198,11 @@ class WorkerPool:
 def _error_dict(
     message: str, code: str, details: dict[str, Any] | None, exception_id: str | None = None
 ) -> dict[str, Any]:
-    error: dict[str, Any] = {"message": message, "code": code, "exceptionId": exception_id or uuid.uuid4().hex}
+    error: dict[str, Any] = {
+        "message": message,
+        "code": code,
+        "exceptionId": exception_id or uuid.uuid4().hex,
+    }
     if details:
         error["details"] = details
     return error

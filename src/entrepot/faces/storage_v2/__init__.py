@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from entrepot.faces.storage_v2 import index, jobs, tokens
+from entrepot.faces.storage_v2.deps import PREFIX
 
-PREFIX = "/v2/storage"
+__all__ = ["PREFIX", "TAG", "router"]
 TAG = "Keboola Storage API v2"
 
 
@@ -15,5 +16,5 @@ def router() -> APIRouter:
     r.add_api_route(PREFIX, index.index, methods=["GET"], include_in_schema=False)
     r.add_api_route(PREFIX + "/", index.index, methods=["GET"], summary="API index (no token needed)")
     for sub in (index.router, tokens.router, jobs.router):
-        r.include_router(sub, prefix=PREFIX)
+        r.include_router(sub)
     return r

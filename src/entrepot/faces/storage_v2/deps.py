@@ -8,6 +8,8 @@ from entrepot.core.auth import Principal
 from entrepot.core.errors import Unauthenticated
 from entrepot.faces.http import resolve_principal
 
+PREFIX = "/v2/storage"
+
 
 async def caller(request: Request) -> Principal:
     """The authenticated caller; Keboola reads tokens from headers only, never the query string."""

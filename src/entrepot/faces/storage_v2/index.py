@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from entrepot import __version__
 from entrepot.core.errors import NotSupported
 from entrepot.faces.http import services_of
+from entrepot.faces.storage_v2.deps import PREFIX
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
 # Out of scope for a storage service (reference §11): answer 501, not 404.
 UNSUPPORTED = (

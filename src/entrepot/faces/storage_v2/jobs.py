@@ -12,12 +12,12 @@ from entrepot.core.catalog import Job, Token
 from entrepot.core.errors import InvalidInput
 from entrepot.core.jobs import STATUSES
 from entrepot.faces.http import services_of
-from entrepot.faces.storage_v2.deps import caller
+from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import JOB_STATUS, job_json
 from entrepot.services import Services
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
 
 def render_job(services: Services, job: Job) -> dict[str, Any]:

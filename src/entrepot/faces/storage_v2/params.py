@@ -168,7 +168,9 @@ async def keboola_params(request: Request) -> Params:
         else:
             raw = await read_body(request, limit)
             if raw.strip():
-                if content_type == "application/json" or (not content_type and raw.lstrip()[:1] in (b"{", b"[")):
+                if content_type == "application/json" or (
+                    not content_type and raw.lstrip()[:1] in (b"{", b"[")
+                ):
                     try:
                         decoded = json.loads(raw)
                     except (ValueError, UnicodeDecodeError) as exc:

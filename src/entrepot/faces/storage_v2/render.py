@@ -15,7 +15,13 @@ from entrepot.faces.errors import Problem
 from entrepot.services import Services
 
 # Keboola storage jobs only know four statuses; anything else makes kbcstorage poll forever.
-JOB_STATUS = {QUEUED: "waiting", RUNNING: "processing", SUCCEEDED: "success", FAILED: "error", CANCELLED: "error"}
+JOB_STATUS = {
+    QUEUED: "waiting",
+    RUNNING: "processing",
+    SUCCEEDED: "success",
+    FAILED: "error",
+    CANCELLED: "error",
+}
 
 # canonical job kind -> Keboola operationName
 OPERATION_NAMES: dict[str, str] = {
@@ -79,7 +85,12 @@ def project_json(services: Services, project: Project) -> dict[str, Any]:
 
 
 def token_json(
-    services: Services, row: Token, project: Project, *, secret: str | None = None, creator: Token | None = None
+    services: Services,
+    row: Token,
+    project: Project,
+    *,
+    secret: str | None = None,
+    creator: Token | None = None,
 ) -> dict[str, Any]:
     base = services.settings.effective_public_url
     now_expired = row.expires_at is not None and row.expires_at <= _now()
@@ -113,8 +124,13 @@ def token_json(
         "organization": {"id": "1"},
     }
     if row.is_master:
-        out["admin"] = {"id": row.id, "name": row.description, "role": "admin", "features": [],
-                        "isOrganizationMember": True}
+        out["admin"] = {
+            "id": row.id,
+            "name": row.description,
+            "role": "admin",
+            "features": [],
+            "isOrganizationMember": True,
+        }
     if secret is not None:
         out["token"] = secret
     return out

@@ -13,12 +13,12 @@ from entrepot.core.catalog import Token
 from entrepot.core.errors import InvalidInput
 from entrepot.core.projects import get_project
 from entrepot.faces.http import services_of
-from entrepot.faces.storage_v2.deps import caller
+from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import token_json
 from entrepot.services import Services
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
 
 def _render(services: Services, row: Token, secret: str | None = None) -> dict[str, Any]:
