@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +34,8 @@ def postgres_cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
     cluster = PostgresCluster(tmp_path_factory.mktemp("pg"))
     ok, reason = cluster.available()
     if not ok:
+        if os.environ.get("ENTREPOT_TEST_REQUIRE_POSTGRES"):  # set by .ci/run
+            pytest.fail(f"PostgreSQL is required here but not usable: {reason}")
         pytest.skip(f"PostgreSQL server binaries not found: {reason}")
     cluster.start()
     yield cluster

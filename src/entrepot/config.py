@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     )
     job_max_attempts: int = Field(3, ge=1, description="Attempts before a job whose worker died is failed.")
     job_poll_interval: float = Field(
-        0.1,
+        0.05,
         gt=0,
         description="Idle poll interval of workers (seconds). Workers in the same process, and on PostgreSQL "
         "all workers, are woken at once on submit; polling is the fallback.",

@@ -198,6 +198,12 @@ class JobQueue:
         q = select(Job).where(Job.status == QUEUED)
         if kinds is not None:
             q = q.where(Job.kind.in_(list(kinds)))
+        if not self.catalog.is_postgres:
+            # SQLite: look before taking the write lock, so idle workers polling other
+            # processes' submissions never queue behind writers.
+            with self.catalog.session(readonly=True) as s:
+                if s.scalars(q.with_only_columns(Job.id).limit(1)).first() is None:
+                    return None
         q = q.order_by(Job.id).limit(1).with_for_update(skip_locked=True)
         with self.catalog.session() as s:
             job = s.scalars(q).first()
