@@ -62,7 +62,9 @@ class Principal:
     def require_master(self, action: str) -> None:
         self.require_authenticated()
         if not self.is_master:
-            raise PermissionDenied(f"only a master token may {action}", code="accessDenied.masterTokenRequired")
+            raise PermissionDenied(
+                f"only a master token may {action}", code="accessDenied.masterTokenRequired"
+            )
 
     def require_manage_tokens(self) -> None:
         self.require_authenticated()
@@ -153,7 +155,9 @@ def _check_no_escalation(creator: Principal, spec: TokenSpec) -> None:
         _require_level(creator.space_access(space), level, f"space {space}")  # type: ignore[arg-type]
 
 
-def create_token(catalog: Catalog, project_id: int, spec: TokenSpec, creator: Principal | None = None) -> IssuedToken:
+def create_token(
+    catalog: Catalog, project_id: int, spec: TokenSpec, creator: Principal | None = None
+) -> IssuedToken:
     """Create a token in a project. ``creator`` None means the local administrator (CLI)."""
     if creator is not None:
         creator.require_manage_tokens()

@@ -4,7 +4,8 @@
 
     EntrepotError                 base; never raised itself
     ├── InvalidInput              the request is malformed or names something invalid      (400)
-    │   └── PayloadTooLarge       a body or value is over a configured limit               (413)
+    │   ├── PayloadTooLarge       a body or value is over a configured limit               (413)
+    │   └── TimeLimitExceeded     a statement ran longer than its time limit               (400)
     ├── Unauthenticated           no token, an unknown, revoked or expired one             (401)
     ├── PermissionDenied          the token is valid but lacks the permission              (403)
     ├── NotFound                  the named resource does not exist (or is not visible)    (404)
@@ -52,6 +53,13 @@ class PayloadTooLarge(InvalidInput):
 
     default_code = "validation.tooLarge"
     status = 413
+
+
+class TimeLimitExceeded(InvalidInput):
+    """A statement was interrupted because it ran longer than its time limit; the message names the limit."""
+
+    default_code = "engine.timeout"
+    status = 400
 
 
 class Unauthenticated(EntrepotError):

@@ -41,7 +41,9 @@ def create_project(catalog: Catalog, name: str, description: str = "") -> NewPro
             s.add(project)
     except IntegrityError as exc:  # a concurrent creator won the race
         raise AlreadyExists(f"project {name!r} already exists", code="projects.alreadyExists") from exc
-    master = create_token(catalog, project.id, TokenSpec(description=f"Master token of {name}", is_master=True))
+    master = create_token(
+        catalog, project.id, TokenSpec(description=f"Master token of {name}", is_master=True)
+    )
     return NewProject(project=project, master=master)
 
 

@@ -56,7 +56,9 @@ class Catalog:
             with factory.begin() as session:
                 yield session
         except OperationalError as exc:
-            raise Unavailable(f"the catalog database is not reachable: {exc.orig}", code="catalog.unavailable") from exc
+            raise Unavailable(
+                f"the catalog database is not reachable: {exc.orig}", code="catalog.unavailable"
+            ) from exc
 
     def ping(self) -> None:
         """Raise ``Unavailable`` unless the catalog answers a trivial query."""
