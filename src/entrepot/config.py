@@ -109,6 +109,32 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Statement time limit (seconds) for SQL run for users."
     )
 
+    # --- tables and files -----------------------------------------------------------------
+    job_response_wait: float = Field(
+        1.5,
+        ge=0,
+        description="Seconds an asynchronous Keboola endpoint waits for its job before answering 202, so small "
+        "jobs are already done when the client first polls.",
+    )
+    preview_page_limit: int = Field(
+        10000, ge=1000, description="Largest 'limit' of a data preview in row-objects (offset) mode."
+    )
+    signed_url_ttl: int = Field(
+        3600, ge=60, description="Lifetime (seconds) of signed, token-free download URLs."
+    )
+    file_max_age_days: int = Field(
+        15, ge=1, description="Days a non-permanent file is kept (Keboola's maxAgeDays)."
+    )
+    url_import_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDR ranges that dataUrl imports may reach although they are private, loopback or "
+        'link-local (e.g. ["127.0.0.1"]). Everything else private is refused.',
+    )
+    url_import_max_bytes: int = Field(
+        10 * 1024 * MiB, ge=1, description="Largest file (bytes) a dataUrl import downloads."
+    )
+    url_import_timeout: float = Field(300.0, gt=0, description="Time limit (seconds) of a dataUrl download.")
+
     # --- identity -------------------------------------------------------------------------
     default_project: str = Field(
         "default", description="Project created (with a master token printed once) on first start."

@@ -1,6 +1,6 @@
-"""The catalog: projects, tokens and jobs in SQLite (embedded) or PostgreSQL (scale-out)."""
+"""The catalog: projects, tokens, jobs, files, buckets and tables in SQLite or PostgreSQL."""
 
 from entrepot.core.catalog.db import Catalog
-from entrepot.core.catalog.models import Base, Job, Project, Token
+from entrepot.core.catalog.models import Base, Bucket, File, Job, Project, StoredTable, TableMetadata, Token
 
-__all__ = ["Base", "Catalog", "Job", "Project", "Token"]
+__all__ = ["Base", "Bucket", "Catalog", "File", "Job", "Project", "StoredTable", "TableMetadata", "Token"]

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the catalog: projects, tokens and jobs.
+"""SQLAlchemy models of the catalog: projects, tokens, jobs, files, buckets and tables.
 
 The schema itself is owned by the Alembic migrations in ``migrations/versions``; a test
 checks that the models and the migrated schema agree.
@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -114,4 +125,100 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_project_id", "project_id", "id"),
+    )
+
+
+class File(Base):
+    """A stored file (Keboola's Files): an upload, an import source or an export result.
+
+    Its bytes live in the blob store under ``blob_key``; the row exists from ``prepare`` on,
+    ``uploaded_at`` is set once the bytes have landed.
+    """
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="SET NULL"), nullable=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    blob_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    checksum: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_sliced: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_encrypted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_permanent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # export results: the column list a header is built from when the file is downloaded as CSV
+    columns: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    uploaded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_files_project_id", "project_id", "id"),)
+
+
+class Bucket(Base):
+    """A Keboola bucket: a schema of the project's lake, named ``<stage>.c-<name>``."""
+
+    __tablename__ = "buckets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    ident: Mapped[str] = mapped_column(String(128), nullable=False)  # in.c-main
+    stage: Mapped[str] = mapped_column(String(8), nullable=False)
+    name: Mapped[str] = mapped_column(String(96), nullable=False)  # main (shown as c-main)
+    display_name: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("project_id", "ident", name="uq_buckets_project_ident"),)
+
+
+class StoredTable(Base):
+    """A table of a bucket; its rows live in the lake as ``"<bucket ident>"."<name>"``.
+
+    ``columns`` keeps the user's column order; the lake table has one more, hidden column,
+    ``_timestamp``, the time each row last changed (``changedSince``).
+    """
+
+    __tablename__ = "tables"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(96), nullable=False)
+    display_name: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    columns: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    primary_key: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    definition: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # typed tables
+    rows_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    data_size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    last_import_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_change_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (UniqueConstraint("bucket_id", "name", name="uq_tables_bucket_name"),)
+
+
+class TableMetadata(Base):
+    """One metadata entry of a table (``column_name`` empty) or of one of its columns."""
+
+    __tablename__ = "table_metadata"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    table_id: Mapped[int] = mapped_column(ForeignKey("tables.id", ondelete="CASCADE"), nullable=False)
+    column_name: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    provider: Mapped[str] = mapped_column(String(255), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    value: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("table_id", "column_name", "provider", "key", name="uq_table_metadata_entry"),
     )
