@@ -92,7 +92,10 @@ def floor(services: Services, project_id: int, n: int) -> list[float]:
                 {"p": project_id},
             ).scalar_one()
         with catalog.session() as s:
-            s.execute(text("UPDATE jobs SET status = 'running' WHERE id = :id AND status = 'queued'"), {"id": job_id})
+            s.execute(
+                text("UPDATE jobs SET status = 'running' WHERE id = :id AND status = 'queued'"),
+                {"id": job_id},
+            )
         with catalog.session() as s:
             s.execute(text("UPDATE jobs SET status = 'succeeded' WHERE id = :id"), {"id": job_id})
         out.append(time.perf_counter() - t0)
@@ -123,7 +126,9 @@ def run(catalog: str, catalog_url: str | None, n: int) -> list[str]:
     env.update(ENTREPOT_DATA_DIR=str(data), ENTREPOT_LOG_LEVEL="error")
     if catalog_url:
         env["ENTREPOT_CATALOG_URL"] = catalog_url
-    rows.append(summary(f"{catalog}: `entrepot worker` process", worker_process(services, project_id, n, env)))
+    rows.append(
+        summary(f"{catalog}: `entrepot worker` process", worker_process(services, project_id, n, env))
+    )
     rows.append(f"| {catalog}: throughput, {n} jobs at once, 2 threads | {rate:.0f} jobs/s | | |")
     services.close()
     return rows

@@ -1,7 +1,7 @@
 """Run every benchmark in bench/ (or the ones named) and print their tables.
 
-    python bench/run.py               # all
-    python bench/run.py jobs_latency  # one, with its defaults
+python bench/run.py               # all
+python bench/run.py jobs_latency  # one, with its defaults
 """
 
 from __future__ import annotations

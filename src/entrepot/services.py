@@ -21,10 +21,14 @@ from entrepot.core.catalog import Catalog
 from entrepot.core.jobs import JobQueue, JobRegistry, register_builtin
 
 if TYPE_CHECKING:
+    from entrepot.core.blobs import BlobStore
     from entrepot.core.engine import Engine
     from entrepot.core.jobs.worker import WorkerPool
 
 log = logging.getLogger("entrepot")
+
+# Core modules whose ``register_jobs(registry)`` adds the job kinds every worker runs.
+CORE_JOB_MODULES = ("entrepot.core.files", "entrepot.core.tables.jobs", "entrepot.core.tables.extract")
 
 
 class Services:
@@ -39,7 +43,7 @@ class Services:
         )
         self.registry = JobRegistry()
         register_builtin(self.registry)
-        for module_name in settings.plugins:
+        for module_name in (*CORE_JOB_MODULES, *settings.plugins):
             module = importlib.import_module(module_name)
             register = getattr(module, "register_jobs", None)
             if register is not None:
@@ -61,6 +65,13 @@ class Services:
 
         with self._engine_lock:
             return Engine(self.settings)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """The blob store of this installation (``blob_url``)."""
+        from entrepot.core.blobs import open_store
+
+        return open_store(self.settings.effective_blob_url)
 
     @cached_property
     def secret_key(self) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from entrepot.cli import admin, server
+from entrepot.cli import admin, data, server
 
 app = typer.Typer(
     help="entrepot: self-hosted tables, object spaces, SQL and exports.",
@@ -17,6 +17,8 @@ app.command()(server.migrate)
 app.command("config")(server.show_config)
 app.add_typer(admin.projects, name="projects")
 app.add_typer(admin.tokens, name="tokens")
+app.add_typer(data.buckets, name="buckets")
+app.add_typer(data.tables, name="tables")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The entrepot Python SDK: ``Client(url, token)`` with ``.tokens`` and ``.jobs``.
+"""The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``.
 
 The SDK runs on the user's machine, not in the server, so it is the one place outside
 ``entrepot.config`` that reads the environment: ``ENTREPOT_URL`` and ``ENTREPOT_TOKEN`` are the
@@ -15,6 +15,7 @@ import httpx
 
 from entrepot import __version__
 from entrepot.client._http import RetryPolicy, Transport
+from entrepot.client.buckets import Buckets
 from entrepot.client.errors import (
     APIError,
     Conflict,
@@ -29,7 +30,9 @@ from entrepot.client.errors import (
     RateLimited,
     ServerError,
 )
+from entrepot.client.files import Files
 from entrepot.client.jobs import Jobs
+from entrepot.client.tables import Tables
 from entrepot.client.tokens import Tokens
 
 __all__ = [
@@ -98,6 +101,9 @@ class Client:
         )
         self.tokens = Tokens(self._http)
         self.jobs = Jobs(self._http)
+        self.files = Files(self._http)
+        self.buckets = Buckets(self._http)
+        self.tables = Tables(self._http, self.jobs, self.files)
 
     def close(self) -> None:
         """Close the connection pool."""

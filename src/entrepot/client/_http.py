@@ -14,12 +14,13 @@ for more than ``max_retry_after`` seconds the SDK gives up at once and raises th
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,3 +179,22 @@ class Transport:
                 status=response.status_code,
                 response=response,
             ) from exc
+
+    @contextlib.contextmanager
+    def stream(
+        self, method: str, url: str, *, content: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """Send one request and yield the open response, for streamed uploads and downloads.
+
+        No retries: a streamed body cannot be replayed. ``url`` may be absolute (a signed URL).
+        Raises a typed ``APIError`` for 4xx/5xx and ``ConnectionFailed`` for transport errors.
+        """
+        try:
+            with self._client.stream(method, url, content=content, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(response)
+                yield response
+        except httpx.TransportError as exc:
+            detail = f"{type(exc).__name__}: {str(exc) or 'no details'}"
+            raise ConnectionFailed(f"{method} {url.split('?')[0]} failed: {detail}") from exc

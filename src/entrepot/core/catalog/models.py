@@ -125,6 +125,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_project_id", "project_id", "id"),
+        Index("ix_jobs_subject", "project_id", "subject", "status"),
     )
 
 

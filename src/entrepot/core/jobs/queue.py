@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.orm import aliased
 
 from entrepot.core.catalog import Catalog, Job
 from entrepot.core.clock import utcnow
@@ -194,8 +195,24 @@ class JobQueue:
         self._cancel_listeners.append(listener)
 
     def claim(self, worker_id: str, kinds: Iterable[str] | None = None) -> Job | None:
-        """Atomically take the oldest queued job (of the given kinds), or return None."""
-        q = select(Job).where(Job.status == QUEUED)
+        """Atomically take the oldest queued job (of the given kinds), or return None.
+
+        Jobs with the same ``subject`` in a project (a table id, say) run one after another in
+        submission order: a job is only claimable when no earlier job on its subject is
+        still queued or running.
+        """
+        earlier = aliased(Job)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.project_id == Job.project_id,
+                earlier.subject == Job.subject,
+                earlier.id < Job.id,
+                earlier.status.in_((QUEUED, RUNNING)),
+            )
+            .exists()
+        )
+        q = select(Job).where(Job.status == QUEUED, or_(Job.subject.is_(None), ~blocked))
         if kinds is not None:
             q = q.where(Job.kind.in_(list(kinds)))
         if not self.catalog.is_postgres:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from entrepot.faces.storage_v2 import index, jobs, tokens
+from entrepot.faces.storage_v2 import buckets, files, index, jobs, table_data, tables, tokens
 from entrepot.faces.storage_v2.deps import PREFIX
 
 __all__ = ["PREFIX", "TAG", "router"]
@@ -15,6 +15,14 @@ def router() -> APIRouter:
     r = APIRouter(tags=[TAG])
     r.add_api_route(PREFIX, index.index, methods=["GET"], include_in_schema=False)
     r.add_api_route(PREFIX + "/", index.index, methods=["GET"], summary="API index (no token needed)")
-    for sub in (index.router, tokens.router, jobs.router):
+    for sub in (
+        tokens.router,
+        jobs.router,
+        buckets.router,
+        table_data.router,
+        tables.router,
+        files.router,
+        index.router,
+    ):
         r.include_router(sub)
     return r

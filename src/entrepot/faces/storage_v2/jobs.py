@@ -25,7 +25,24 @@ def render_job(services: Services, job: Job) -> dict[str, Any]:
     if job.token_id is not None:
         with services.catalog.session(readonly=True) as s:
             creator = s.get(Token, job.token_id)
-    return job_json(services, job, creator)
+    out = job_json(services, job, creator)
+    if job.kind == "tables.create" and isinstance(out.get("results"), dict) and out["results"].get("id"):
+        out["results"] = _created_table(services, job.project_id, out["results"])
+    return out
+
+
+def _created_table(services: Services, project_id: int, results: dict[str, Any]) -> dict[str, Any]:
+    """A finished ``tables.create`` job's results: the Table object as it is now (Keboola's shape)."""
+    from entrepot.core.errors import NotFound
+    from entrepot.core.tables.store import find_table
+    from entrepot.core.tables.tables import view_of
+    from entrepot.faces.storage_v2.render_tables import table_json
+
+    try:
+        table, _ = find_table(services, project_id, str(results["id"]))
+    except NotFound:  # dropped since: the stored id and name are all there is
+        return results
+    return table_json(services, view_of(services, table))
 
 
 def _job_id(value: str) -> int:
@@ -67,4 +84,27 @@ def cancel_job(job_id: str, request: Request, principal: Principal = Depends(cal
     if job.token_id != principal.token_id:
         principal.require_master("cancel a job started by another token")
     job = services.jobs.cancel(job.id, principal.project_id)
+    return JSONResponse(render_job(services, job), status_code=202)
+
+
+def start_job(
+    request: Request, principal: Principal, kind: str, params: dict[str, Any], *, subject: str | None = None
+) -> JSONResponse:
+    """Queue a job for an asynchronous Keboola endpoint and answer 202 with the Job object.
+
+    Waits up to ``job_response_wait`` seconds first: a small job is then already finished
+    when the client polls for the first time (kbcstorage otherwise sleeps 4 s).
+    """
+    services = services_of(request)
+    job = services.jobs.submit(
+        principal.project_id or 0,
+        kind,
+        params,
+        token_id=principal.token_id,
+        subject=subject,
+        run_id=request.headers.get("x-kbc-runid") or None,
+    )
+    wait = services.settings.job_response_wait
+    if wait > 0:
+        job = services.jobs.wait(job.id, timeout=wait)
     return JSONResponse(render_job(services, job), status_code=202)

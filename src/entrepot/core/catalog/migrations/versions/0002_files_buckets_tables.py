@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_jobs_subject", "jobs", ["project_id", "subject", "status"])
     op.create_table(
         "files",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -90,3 +91,4 @@ def downgrade() -> None:
     op.drop_table("buckets")
     op.drop_index("ix_files_project_id", table_name="files")
     op.drop_table("files")
+    op.drop_index("ix_jobs_subject", table_name="jobs")

@@ -1,0 +1,248 @@
+"""Client commands over HTTP (the SDK): buckets and tables, with progress bars.
+
+They talk to a running server: ``--url``/``ENTREPOT_URL`` and ``--token``/``ENTREPOT_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from entrepot.cli.options import err, out
+
+buckets = typer.Typer(help="Buckets of a running server (Keboola Storage API).", no_args_is_help=True)
+tables = typer.Typer(
+    help="Tables of a running server: create, import, export, preview.", no_args_is_help=True
+)
+
+Url = Annotated[
+    str | None, typer.Option("--url", envvar="ENTREPOT_URL", help="Server URL.", show_envvar=True)
+]
+Token = Annotated[
+    str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@contextmanager
+def _client(url: str | None, token: str | None) -> Iterator[Any]:
+    from entrepot.client import APIError, Client, JobFailed
+
+    if not url or not token:
+        err.print("[red]error:[/red] give --url and --token (or set ENTREPOT_URL and ENTREPOT_TOKEN)")
+        raise typer.Exit(2)
+    try:
+        with Client(url, token) as client:
+            yield client
+    except JobFailed as exc:
+        err.print(f"[red]job failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except APIError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+class _Bars:
+    """One bar for bytes moved and one for the job's progress, on stderr."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self._bytes: TaskID | None = None
+        self._job: TaskID | None = None
+
+    def transfer(self, label: str):  # type: ignore[no-untyped-def]
+        def update(done: int, total: int | None) -> None:
+            if self._bytes is None:
+                self._bytes = self.progress.add_task(label, total=total)
+            self.progress.update(self._bytes, completed=done, total=total)
+
+        return update
+
+    def job(self, label: str):  # type: ignore[no-untyped-def]
+        def update(job: dict[str, Any]) -> None:
+            if self._job is None:
+                self._job = self.progress.add_task(f"{label} (job {job['id']})", total=100)
+            self.progress.update(self._job, completed=job.get("progress") or 0)
+
+        return update
+
+
+@contextmanager
+def _bars() -> Iterator[_Bars]:
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        yield _Bars(progress)
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    out.print(table)
+
+
+# -- buckets -------------------------------------------------------------------------------
+@buckets.command("list")
+def buckets_list(url: Url = None, token: Token = None, as_json: AsJson = False) -> None:
+    """List buckets."""
+    with _client(url, token) as client:
+        rows = client.buckets.list()
+    _print_rows(rows, ["id", "description", "created"], as_json)
+
+
+@buckets.command("create")
+def buckets_create(
+    name: str,
+    stage: Annotated[str, typer.Option(help="in or out.")] = "in",
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Create the bucket <stage>.c-<name> and print its id."""
+    with _client(url, token) as client:
+        print(client.buckets.create(name, stage=stage, description=description)["id"])  # type: ignore[arg-type]
+
+
+@buckets.command("delete")
+def buckets_delete(
+    bucket_id: str,
+    force: Annotated[bool, typer.Option("--force", help="Drop its tables too.")] = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Delete a bucket."""
+    with _client(url, token) as client:
+        client.buckets.delete(bucket_id, force=force)
+    err.print(f"deleted {bucket_id}")
+
+
+# -- tables --------------------------------------------------------------------------------
+def _csv_list(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+@tables.command("list")
+def tables_list(
+    bucket: Annotated[str | None, typer.Option(help="Only this bucket.")] = None,
+    url: Url = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """List tables with their row counts."""
+    with _client(url, token) as client:
+        rows = client.tables.list(bucket)
+    _print_rows(rows, ["id", "rowsCount", "primaryKey", "lastChangeDate"], as_json)
+
+
+@tables.command("create")
+def tables_create(
+    bucket: str,
+    name: str,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a header row (or .gz).")
+    ],
+    primary_key: Annotated[str | None, typer.Option(help="Comma-separated key columns.")] = None,
+    delimiter: Annotated[str, typer.Option(help="Field delimiter.")] = ",",
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Create a table from a CSV file and print its id."""
+    with _client(url, token) as client, _bars() as bars:
+        table = client.tables.create(
+            bucket, name, file, primary_key=_csv_list(primary_key), delimiter=delimiter,
+            on_upload=bars.transfer("upload"), on_progress=bars.job("create"),
+        )  # fmt: skip
+    print(table["id"])
+    err.print(f"{table['rowsCount']} rows")
+
+
+@tables.command("import")
+def tables_import(
+    table_id: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file (or .gz).")],
+    incremental: Annotated[bool, typer.Option("--incremental", help="Upsert by primary key.")] = False,
+    columns: Annotated[str | None, typer.Option(help="The file's columns, when it has no header.")] = None,
+    delimiter: Annotated[str, typer.Option(help="Field delimiter.")] = ",",
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Load a CSV file into a table (replace, or upsert with --incremental)."""
+    cols = _csv_list(columns)
+    with _client(url, token) as client, _bars() as bars:
+        results = client.tables.load(
+            table_id, file, incremental=incremental, columns=cols or None, without_headers=bool(cols),
+            delimiter=delimiter, on_upload=bars.transfer("upload"), on_progress=bars.job("import"),
+        )  # fmt: skip
+    err.print(f"{table_id}: {results.get('totalRowsCount')} rows")
+
+
+@tables.command("export")
+def tables_export(
+    table_id: str,
+    dest: Annotated[Path, typer.Argument(help="CSV file to write (with a header row); - for stdout.")],
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns, in output order.")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="COLUMN=v1,v2 (repeatable; rows matching all).")
+    ] = None,
+    changed_since: Annotated[str | None, typer.Option(help="ISO time, unix time or e.g. '-1 days'.")] = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Export a table (or a filtered part of it) to a CSV file."""
+    filters: dict[str, list[str]] = {}
+    for item in where or []:
+        column, _, values = item.partition("=")
+        if not column or not _:
+            err.print(f"[red]error:[/red] --where takes COLUMN=v1,v2, not {item!r}")
+            raise typer.Exit(2)
+        filters[column] = values.split(",")
+    with _client(url, token) as client, _bars() as bars:
+        target: Any = sys.stdout.buffer if str(dest) == "-" else dest
+        client.tables.export(
+            table_id, target, columns=_csv_list(columns) or None, where=filters or None,
+            changed_since=changed_since, on_progress=bars.job("export"), on_download=bars.transfer("download"),
+        )  # fmt: skip
+    if str(dest) != "-":
+        err.print(f"wrote {dest}")
+
+
+@tables.command("preview")
+def tables_preview(
+    table_id: str,
+    limit: Annotated[int, typer.Option(help="Rows (at most 1000).")] = 20,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
+    url: Url = None,
+    token: Token = None,
+    as_json: AsJson = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """Show the first rows of a table."""
+    with _client(url, token) as client:
+        rows = client.tables.preview(table_id, columns=_csv_list(columns) or None, limit=limit)
+        names = _csv_list(columns) or (list(rows[0]) if rows else client.tables.get(table_id)["columns"])
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    _print_rows(rows, names, as_json)
+
+
+@tables.command("delete")
+def tables_delete(table_id: str, url: Url = None, token: Token = None) -> None:
+    """Drop a table."""
+    with _client(url, token) as client:
+        client.tables.delete(table_id)
+    err.print(f"deleted {table_id}")

@@ -1,0 +1,280 @@
+"""The local-directory blob store: one file per key under a root directory.
+
+Writes stream into a temp file next to the target, are fsynced and renamed into place, so a
+reader sees either the old blob or the whole new one, and a failed write leaves nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from entrepot.core.blobs import (
+    CHUNK_SIZE,
+    TEMP_PREFIX,
+    BlobInfo,
+    BlobPage,
+    validate_key,
+    validate_prefix,
+)
+from entrepot.core.errors import Conflict, InvalidInput, NotFound
+
+
+class _RangeReader(io.RawIOBase):
+    """A read-only view of bytes ``[start, end)`` of an open file."""
+
+    def __init__(self, f: BinaryIO, start: int, end: int):
+        super().__init__()
+        self._f = f
+        self._f.seek(start)
+        self._left = max(0, end - start)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), self._left)]
+        n = self._f.readinto(view)  # type: ignore[attr-defined]
+        n = n or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._f.close()
+        super().close()
+
+
+class LocalBlobStore:
+    """Blobs as files under ``root``; keys map to relative paths."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    # -- paths ----------------------------------------------------------------------------
+    def _file(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def path(self, key: str) -> Path | None:
+        """The local file of ``key`` (whether or not it exists yet)."""
+        return self._file(key)
+
+    def _prepare_dir(self, target: Path, key: str) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise Conflict(
+                f"blob key {key!r} runs through an existing blob", code="blobs.keyConflict"
+            ) from exc
+        if target.is_dir():
+            raise Conflict(f"blob key {key!r} is a prefix of other blobs", code="blobs.keyConflict")
+
+    # -- writes ---------------------------------------------------------------------------
+    def put(self, key: str, chunks: Iterable[bytes] | BinaryIO) -> BlobInfo:
+        target = self._file(key)
+        self._prepare_dir(target, key)
+        tmp = target.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+        size = 0
+        source: Iterable[bytes] = _read_chunks(chunks) if hasattr(chunks, "read") else chunks  # type: ignore[arg-type]
+        try:
+            with open(tmp, "xb") as out:
+                for chunk in source:
+                    if not chunk:
+                        continue
+                    out.write(chunk)
+                    md5.update(chunk)
+                    sha.update(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(target.parent)
+        return BlobInfo(key, size, md5.hexdigest(), sha.hexdigest(), _mtime(target))
+
+    def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInput(f"{path} is not a file")
+        if not move:
+            with open(path, "rb") as f:
+                return self.put(key, f)
+        target = self._file(key)
+        self._prepare_dir(target, key)
+        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+        size = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK_SIZE):
+                md5.update(chunk)
+                sha.update(chunk)
+                size += len(chunk)
+            os.fsync(f.fileno())
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            info = self.put_file(key, path, move=False)  # another filesystem: copy, then drop the source
+            path.unlink(missing_ok=True)
+            return info
+        _fsync_dir(target.parent)
+        return BlobInfo(key, size, md5.hexdigest(), sha.hexdigest(), _mtime(target))
+
+    def delete(self, key: str) -> bool:
+        target = self._file(key)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        except IsADirectoryError:
+            return False
+        parent = target.parent
+        while parent != self.root and self.root in parent.parents:  # prune empty directories
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every blob under ``prefix/`` (a whole directory); returns the number removed."""
+        base = self._file(prefix.rstrip("/"))
+        if not base.is_dir():
+            return 0
+        count = sum(1 for _, _, files in os.walk(base) for _ in files)
+        shutil.rmtree(base, ignore_errors=True)
+        return count
+
+    # -- reads ----------------------------------------------------------------------------
+    def open(self, key: str, start: int | None = None, end: int | None = None) -> BinaryIO:
+        target = self._file(key)
+        try:
+            f = open(target, "rb")  # noqa: SIM115 - the caller closes it
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(f"blob {key!r} does not exist", code="blobs.notFound") from exc
+        if start is None and end is None:
+            return f
+        size = os.fstat(f.fileno()).st_size
+        lo = start or 0
+        hi = size if end is None else min(end, size)
+        if lo < 0 or hi < lo:
+            f.close()
+            raise InvalidInput(f"invalid byte range {start}-{end} for blob {key!r} of {size} bytes")
+        return io.BufferedReader(_RangeReader(f, lo, hi), buffer_size=CHUNK_SIZE)  # type: ignore[return-value]
+
+    def head(self, key: str) -> BlobInfo | None:
+        target = self._file(key)
+        try:
+            st = target.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not target.is_file():
+            return None
+        return BlobInfo(key, st.st_size, None, None, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def list(
+        self, prefix: str = "", delimiter: str | None = None, cursor: str | None = None, limit: int = 1000
+    ) -> BlobPage:
+        validate_prefix(prefix)
+        if limit < 1:
+            raise InvalidInput("limit must be at least 1")
+        if delimiter == "":
+            delimiter = None
+        base_key = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self._file(base_key) if base_key else self.root
+        blobs: list[BlobInfo] = []
+        prefixes: list[str] = []
+        seen_prefixes: set[str] = set()
+        count = 0
+        last: str | None = None
+        for key, path in self._walk(base, base_key):
+            if not key.startswith(prefix):
+                continue
+            if cursor is not None:
+                if key <= cursor:
+                    continue
+                if delimiter is not None and cursor.endswith(delimiter) and key.startswith(cursor):
+                    continue  # the cursor is a common prefix already returned
+            if delimiter is not None:
+                rest = key[len(prefix) :]
+                idx = rest.find(delimiter)
+                if idx >= 0:
+                    common = prefix + rest[: idx + len(delimiter)]
+                    if common in seen_prefixes:
+                        continue
+                    if count >= limit:
+                        return BlobPage(blobs, prefixes, last)
+                    seen_prefixes.add(common)
+                    prefixes.append(common)
+                    count += 1
+                    last = common
+                    continue
+            if count >= limit:
+                return BlobPage(blobs, prefixes, last)
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            blobs.append(BlobInfo(key, st.st_size, None, None, datetime.fromtimestamp(st.st_mtime, UTC)))
+            count += 1
+            last = key
+        return BlobPage(blobs, prefixes, None)
+
+    def _walk(self, base: Path, base_key: str) -> Iterator[tuple[str, Path]]:
+        """Every blob under ``base`` as (key, path), sorted by key."""
+        if not base.is_dir():
+            return iter(())
+        found: list[tuple[str, Path]] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(TEMP_PREFIX)]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if name.startswith(TEMP_PREFIX):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                found.append((key, Path(dirpath) / name))
+        found.sort(key=lambda item: item[0].encode("utf-8"))
+        return iter(found)
+
+
+def _read_chunks(f: BinaryIO) -> Iterator[bytes]:
+    while chunk := f.read(CHUNK_SIZE):
+        yield chunk
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Buckets and tables (being written for issue 4)."""

@@ -1,0 +1,16 @@
+"""Job kinds of buckets and tables."""
+
+from __future__ import annotations
+
+from entrepot.core.jobs import JobRegistry
+from entrepot.core.tables import buckets, load, tables
+
+
+def register_jobs(registry: JobRegistry) -> None:
+    registry.register("tables.create", load.create_job)
+    registry.register("tables.import", load.import_job)
+    registry.register("tables.drop", tables.drop_job)
+    registry.register("tables.add_primary_key", tables.add_primary_key_job)
+    registry.register("tables.remove_primary_key", tables.remove_primary_key_job)
+    registry.register("tables.optimize", tables.optimize_job)
+    registry.register("buckets.delete", buckets.delete_job)

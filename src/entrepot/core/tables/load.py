@@ -1,0 +1,461 @@
+"""Creating tables from CSV and loading CSV into tables (the ``tables.create``/``tables.import`` jobs).
+
+The input (an uploaded File, an inline string stored as a File by the face, or a ``dataUrl``
+downloaded here) is staged strictly into a temp table (``stage_csv``), checked against the
+table, then applied in ONE DuckDB transaction: a full load replaces the rows, an incremental
+load upserts by primary key (last duplicate wins) or appends when there is none. Every
+written row gets ``_timestamp = now``. Any error or cancellation rolls back, so the table is
+exactly as before; the catalog (columns, counts, dates) is updated after the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import shutil
+import tempfile
+import uuid
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from entrepot.core import errors as E
+from entrepot.core.catalog import Bucket, File, StoredTable
+from entrepot.core.clock import utcnow
+from entrepot.core.engine import CsvDialect, StagedCsv, execute, quote_ident, quote_literal, stage_csv
+from entrepot.core.tables.names import validate_column_names, validate_table_name
+from entrepot.core.tables.store import (
+    TIMESTAMP_COLUMN,
+    find_bucket,
+    find_table,
+    lake_name,
+    lake_ref,
+    lake_stats,
+)
+
+if TYPE_CHECKING:
+    from entrepot.core.jobs import JobContext
+    from entrepot.services import Services
+
+INLINE_TAG = "table-import-inline"
+_CHUNK = 1024 * 1024
+
+
+# -- options ----------------------------------------------------------------------------------
+
+
+def csv_dialect(
+    delimiter: str | None = None,
+    enclosure: str | None = None,
+    escaped_by: str | None = None,
+    *,
+    header: bool = True,
+) -> CsvDialect:
+    """Keboola's ``delimiter``/``enclosure``/``escapedBy`` as a dialect (``\\t`` means tab).
+
+    ``enclosure`` None means the default ``"``; an empty string means no enclosure.
+    """
+    delim = "," if delimiter in (None, "") else delimiter
+    if delim in ("\\t", "tab"):
+        delim = "\t"
+    encl = '"' if enclosure is None else enclosure
+    esc = escaped_by or ""
+    if encl and esc and esc != encl:
+        raise E.InvalidInput(
+            "give at most one of enclosure and escapedBy (the other must be empty)",
+            code="storage.tables.csvDialect",
+        )
+    if esc and not encl:
+        raise E.InvalidInput(
+            "escapedBy without an enclosure is not supported; use enclosure (values quoted, quotes doubled)",
+            code="storage.tables.csvDialect",
+        )
+    return CsvDialect(delimiter=delim, enclosure=encl, escape=None, header=header)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    dialect: CsvDialect
+    without_headers: bool = False
+    columns: list[str] | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> LoadOptions:
+        enclosure = params.get("enclosure")
+        return cls(
+            dialect=csv_dialect(params.get("delimiter"), enclosure, params.get("escapedBy")),
+            without_headers=bool(params.get("withoutHeaders")),
+            columns=list(params["columns"]) if params.get("columns") else None,
+        )
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "delimiter": self.dialect.delimiter,
+            "enclosure": self.dialect.enclosure,
+            "escapedBy": "",
+            "withoutHeaders": self.without_headers,
+            "columns": self.columns,
+        }
+
+
+# -- sources ----------------------------------------------------------------------------------
+
+
+def store_inline(
+    services: Services, project_id: int, token_id: int | None, data: bytes, *, run_id: str | None = None
+) -> File:
+    """Store inline CSV (``dataString`` or a raw body) as a File so any worker can read it."""
+    from entrepot.core import files
+
+    tmp = _tmp_dir(services)
+    path = tmp / f"inline-{uuid.uuid4().hex}.csv"
+    path.write_bytes(data)
+    try:
+        return files.create_from_path(
+            services,
+            project_id,
+            token_id,
+            path,
+            name="table-import-inline.csv",
+            tags=[INLINE_TAG],
+            content_type="text/csv",
+            run_id=run_id,
+        )
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _tmp_dir(services: Services) -> Path:
+    path = services.settings.data_dir / "tmp" / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def source_path(ctx: JobContext, params: dict[str, Any]) -> Iterator[Path]:
+    """The job's input as a local, uncompressed file (removed afterwards)."""
+    from entrepot.core import files
+
+    services = ctx.services
+    with tempfile.TemporaryDirectory(dir=_tmp_dir(services), prefix=f"job-{ctx.job.id}-") as tmp:
+        work = Path(tmp)
+        if params.get("dataFileId") is not None:
+            with files.open_local(services, ctx.project_id, int(params["dataFileId"])) as path:
+                yield _plain(path, work)
+        elif params.get("dataUrl"):
+            from entrepot.core import urlguard
+
+            settings = services.settings
+            result = urlguard.download(
+                str(params["dataUrl"]),
+                work / "download",
+                allowed=settings.url_import_allowed_hosts,
+                max_bytes=settings.url_import_max_bytes,
+                timeout=settings.url_import_timeout,
+                cancelled=ctx.cancelled,
+            )
+            yield _plain(result.path, work)  # a gzip Content-Encoding is stored undecoded: sniffed below
+        else:
+            raise E.InvalidInput(
+                "the job names no data source (dataFileId or dataUrl)", code="storage.tables.noSource"
+            )
+
+
+def _plain(path: Path, work: Path) -> Path:
+    """``path`` itself, or its gunzipped copy in ``work`` when it starts with the gzip magic bytes."""
+    with path.open("rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            return path
+    out = work / "input.csv"
+    try:
+        with gzip.open(path, "rb") as src, out.open("wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise E.InvalidInput(
+            f"the gzip-compressed input cannot be decompressed: {exc}", code="csv.invalidGzip"
+        ) from exc
+    return out
+
+
+# -- staging ----------------------------------------------------------------------------------
+
+
+def _stage(
+    cur: duckdb.DuckDBPyConnection,
+    ctx: JobContext,
+    path: Path,
+    options: LoadOptions,
+    *,
+    table_columns: Sequence[str] | None,
+) -> StagedCsv:
+    dialect = options.dialect
+    names: list[str] | None = None
+    if options.columns:
+        names = validate_column_names(options.columns, what="columns[]")
+        dialect = CsvDialect(dialect.delimiter, dialect.enclosure, dialect.escape, header=False)
+    elif options.without_headers:
+        dialect = CsvDialect(dialect.delimiter, dialect.enclosure, dialect.escape, header=False)
+        names = list(table_columns) if table_columns is not None else None
+    try:
+        staged = stage_csv(
+            cur, path, dialect, table_name=f"stage_{ctx.job.id}_{uuid.uuid4().hex[:8]}", columns=names
+        )
+    except E.EntrepotError:
+        if ctx.cancelled.is_set():
+            raise E.JobCancelled("the job was cancelled") from None
+        raise
+    ctx.check_cancelled()
+    return staged
+
+
+def _source_select(staged: StagedCsv, mapping: Sequence[tuple[str, str]], pk: Sequence[str]) -> str:
+    """SELECT of the staged rows as table columns, in file order; with a primary key the last duplicate wins."""
+    cols = ", ".join(f"{quote_ident(src)} AS {quote_ident(dst)}" for src, dst in mapping)
+    outer = ", ".join(quote_ident(dst) for _, dst in mapping)
+    numbered = f"(SELECT *, rowid AS {_RN} FROM {staged.ref})"
+    if pk:
+        src_of = {dst.lower(): src for src, dst in mapping}
+        part = ", ".join(quote_ident(src_of[k.lower()]) for k in pk)
+        # (a window over rowid directly trips a DuckDB 1.5 internal error; number the rows first)
+        inner = (
+            f"SELECT {cols}, {_RN} FROM {numbered} "
+            f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {_RN} DESC) = 1"
+        )
+    else:
+        inner = f"SELECT {cols}, {_RN} FROM {numbered}"
+    return f"SELECT {outer} FROM ({inner}) ORDER BY {_RN}"
+
+
+_RN = '"__entrepot_rownum"'
+
+
+def _ts_literal(now: datetime) -> str:
+    return f"CAST({quote_literal(now.isoformat())} AS TIMESTAMPTZ)"
+
+
+def match_columns(pk: Sequence[str], columns: Sequence[str], *, what: str) -> list[str]:
+    """The table's spelling of the primary key columns ``pk``; ``InvalidInput`` for unknown or repeated ones."""
+    by_lower = {c.lower(): c for c in columns}
+    out: list[str] = []
+    for name in pk:
+        if name.lower() not in by_lower:
+            raise E.InvalidInput(
+                f"primary key column {name!r} is not a column of {what} (columns: {', '.join(columns)})",
+                code="storage.tables.invalidPrimaryKey",
+            )
+        out.append(by_lower[name.lower()])
+    if len({c.lower() for c in out}) != len(out):
+        raise E.InvalidInput("the primary key names a column twice", code="storage.tables.invalidPrimaryKey")
+    return out
+
+
+@contextlib.contextmanager
+def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT on ``cur``; ROLLBACK on any error or cancellation."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        execute(cur, "COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("ROLLBACK")
+        raise
+
+
+def lake_columns(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str) -> list[str]:
+    """The user columns of a lake table, in order (without ``_timestamp``)."""
+    rows = cur.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
+        "AND table_name = ? ORDER BY column_index",
+        [bucket_ident, name],
+    ).fetchall()
+    return [r[0] for r in rows if r[0] != TIMESTAMP_COLUMN]
+
+
+def _lake_has_table(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str) -> bool:
+    row = cur.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = ? AND table_name = ?",
+        [bucket_ident, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+# -- create -----------------------------------------------------------------------------------
+
+
+def create_job(ctx: JobContext) -> dict[str, Any]:
+    """Job ``tables.create``: params ``bucketId``, ``name``, ``primaryKey``, CSV options, a source."""
+    services, params = ctx.services, ctx.params
+    bucket = find_bucket(services, ctx.project_id, str(params["bucketId"]))
+    name = validate_table_name(params.get("name"))
+    table_id = f"{bucket.ident}.{name}"
+    options = LoadOptions.from_params(params)
+    pk_given = [str(c) for c in params.get("primaryKey") or []]
+    with source_path(ctx, params) as path:
+        ctx.progress(10)
+        lake = services.engine.lake(lake_name(services, ctx.project_id))
+        with lake.cursor() as cur:
+            staged = _stage(cur, ctx, path, options, table_columns=None)
+            columns = validate_column_names(staged.columns)
+            pk = match_columns(pk_given, columns, what="the CSV header")
+            ctx.progress(50)
+            ref = lake_ref(bucket.ident, name)
+            now = utcnow()
+            with services.catalog.session(readonly=True) as s:
+                exists = s.scalar(
+                    select(StoredTable.id).where(StoredTable.bucket_id == bucket.id, StoredTable.name == name)
+                )
+            if exists:
+                raise E.AlreadyExists(f"table {table_id} already exists", code="storage.tables.alreadyExists")
+            cancel = ctx.cancelled
+            with transaction(cur):
+                execute(cur, f"CREATE SCHEMA IF NOT EXISTS {quote_ident(bucket.ident)}")
+                if _lake_has_table(cur, bucket.ident, name):  # left over by a crash before the catalog insert
+                    execute(cur, f"DROP TABLE {ref}")
+                spec = ", ".join(f"{quote_ident(c)} VARCHAR" for c in columns)
+                execute(cur, f"CREATE TABLE {ref} ({spec}, {quote_ident(TIMESTAMP_COLUMN)} TIMESTAMPTZ)")
+                mapping = list(zip(staged.columns, columns, strict=True))
+                target = ", ".join(quote_ident(c) for c in [*columns, TIMESTAMP_COLUMN])
+                source = _source_select(staged, mapping, pk)
+                execute(
+                    cur,
+                    f"INSERT INTO {ref} ({target}) SELECT *, {_ts_literal(now)} FROM ({source})",
+                    cancel=cancel,
+                )
+            ctx.progress(90)
+            rows, size = lake_stats(cur, bucket.ident, name)
+            cur.execute(f"DROP TABLE IF EXISTS {staged.ref}")
+            try:
+                with services.catalog.session() as s:
+                    table = StoredTable(
+                        uuid=str(uuid.uuid4()),
+                        project_id=ctx.project_id,
+                        bucket_id=bucket.id,
+                        name=name,
+                        display_name=name,
+                        columns=columns,
+                        primary_key=pk,
+                        rows_count=rows,
+                        data_size_bytes=size,
+                        created_at=now,
+                        last_import_at=now,
+                        last_change_at=now,
+                    )
+                    s.add(table)
+            except IntegrityError as exc:
+                with contextlib.suppress(E.EntrepotError):
+                    execute(cur, f"DROP TABLE IF EXISTS {ref}")
+                raise E.AlreadyExists(
+                    f"table {table_id} already exists", code="storage.tables.alreadyExists"
+                ) from exc
+    ctx.progress(100)
+    return {"id": table_id, "name": name}
+
+
+# -- import -----------------------------------------------------------------------------------
+
+
+def import_job(ctx: JobContext) -> dict[str, Any]:
+    """Job ``tables.import``: params ``tableId``, ``incremental``, CSV options, a source."""
+    services, params = ctx.services, ctx.params
+    table_id = str(params["tableId"])
+    options = LoadOptions.from_params(params)
+    incremental = bool(params.get("incremental"))
+    with source_path(ctx, params) as path:
+        ctx.progress(10)
+        find_table(services, ctx.project_id, table_id)  # fail before taking the writer lock
+        lake = services.engine.lake(lake_name(services, ctx.project_id))
+        with lake.cursor() as cur:
+            table, bucket = find_table(services, ctx.project_id, table_id)  # fresh, under the writer lock
+            current = lake_columns(cur, bucket.ident, table.name) or list(table.columns)
+            staged = _stage(cur, ctx, path, options, table_columns=current)
+            ctx.progress(50)
+            result = _apply(cur, ctx, table, bucket, staged, current, incremental=incremental)
+            cur.execute(f"DROP TABLE IF EXISTS {staged.ref}")
+    ctx.progress(100)
+    return result
+
+
+def _apply(
+    cur: duckdb.DuckDBPyConnection,
+    ctx: JobContext,
+    table: StoredTable,
+    bucket: Bucket,
+    staged: StagedCsv,
+    current: list[str],
+    *,
+    incremental: bool,
+) -> dict[str, Any]:
+    by_lower = {c.lower(): c for c in current}
+    mapping: list[tuple[str, str]] = []
+    new_columns: list[str] = []
+    for src in staged.columns:
+        dst = by_lower.get(src.lower())
+        if dst is None:
+            new_columns.append(src)
+            dst = src
+        mapping.append((src, dst))
+    if new_columns:
+        validate_column_names(new_columns, what="the CSV header")
+    seen = {dst.lower() for _, dst in mapping}
+    missing = [c for c in current if c.lower() not in seen]
+    if missing:
+        raise E.InvalidInput(
+            f"the file lacks column(s) {', '.join(repr(c) for c in missing)} of table "
+            f"{bucket.ident}.{table.name}; every table column must be in the file (its header has: "
+            f"{', '.join(staged.columns)})",
+            code="storage.tables.missingColumns",
+        )
+    pk = match_columns(table.primary_key, current, what=f"table {table.name}")
+    ref = lake_ref(bucket.ident, table.name)
+    now = utcnow()
+    ts = _ts_literal(now)
+    source = _source_select(staged, mapping, pk)
+    cols = [dst for _, dst in mapping]
+    target = ", ".join(quote_ident(c) for c in [*cols, TIMESTAMP_COLUMN])
+    cancel = ctx.cancelled
+    with transaction(cur):
+        for col in new_columns:
+            execute(cur, f"ALTER TABLE {ref} ADD COLUMN {quote_ident(col)} VARCHAR")
+        if not incremental:
+            execute(cur, f"DELETE FROM {ref}", cancel=cancel)
+            execute(cur, f"INSERT INTO {ref} ({target}) SELECT *, {ts} FROM ({source})", cancel=cancel)
+        elif pk:
+            on = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in pk)
+            sets = ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in cols)
+            values = ", ".join(f"s.{quote_ident(c)}" for c in cols)
+            execute(
+                cur,
+                f"MERGE INTO {ref} AS t USING ({source}) AS s ON {on} "
+                f"WHEN MATCHED THEN UPDATE SET {sets}, {quote_ident(TIMESTAMP_COLUMN)} = {ts} "
+                f"WHEN NOT MATCHED THEN INSERT ({target}) VALUES ({values}, {ts})",
+                cancel=cancel,
+            )
+        else:
+            execute(cur, f"INSERT INTO {ref} ({target}) SELECT *, {ts} FROM ({source})", cancel=cancel)
+        ctx.check_cancelled()
+    ctx.progress(90)
+    columns = lake_columns(cur, bucket.ident, table.name)
+    rows, size = lake_stats(cur, bucket.ident, table.name)
+    with ctx.services.catalog.session() as s:
+        row = s.get(StoredTable, table.id)
+        if row is not None:
+            row.columns = columns
+            row.rows_count = rows
+            row.data_size_bytes = size
+            row.last_import_at = now
+            row.last_change_at = now
+    return {
+        "importedColumns": cols,
+        "warnings": [],
+        "transaction": None,
+        "totalRowsCount": rows,
+        "totalDataSizeBytes": size,
+    }

@@ -1,0 +1,135 @@
+"""Shared helpers of buckets and tables: catalog look-ups with permission checks, lake names, stats.
+
+A bucket is a schema of the project's lake named by its ident (``"in.c-main"``), a table is a
+table of that schema. Every lake table has one more column than its ``columns``:
+``_timestamp`` (TIMESTAMPTZ), the time the row last changed, which drives ``changedSince``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from entrepot.core.auth import Principal
+from entrepot.core.catalog import Bucket, StoredTable
+from entrepot.core.engine import quote_ident
+from entrepot.core.errors import NotFound
+from entrepot.core.projects import get_project
+from entrepot.core.tables.names import parse_bucket_id, parse_table_id
+
+if TYPE_CHECKING:
+    from entrepot.services import Services
+
+TIMESTAMP_COLUMN = "_timestamp"
+
+
+def lake_name(services: Services, project_id: int) -> str:
+    """The name of the project's lake (the project's name)."""
+    return get_project(services.catalog, project_id).name
+
+
+def _project_of(principal: Principal) -> int:
+    principal.require_authenticated()
+    assert principal.project_id is not None
+    return principal.project_id
+
+
+def find_bucket(services: Services, project_id: int, bucket_id: str) -> Bucket:
+    """The bucket ``bucket_id`` of the project, without permission checks; ``NotFound`` otherwise."""
+    parse_bucket_id(bucket_id)
+    with services.catalog.session(readonly=True) as s:
+        bucket = s.scalar(select(Bucket).where(Bucket.project_id == project_id, Bucket.ident == bucket_id))
+    if bucket is None:
+        raise NotFound(f"bucket {bucket_id} not found", code="storage.buckets.notFound")
+    return bucket
+
+
+def get_bucket(services: Services, principal: Principal, bucket_id: str, access: str = "read") -> Bucket:
+    """The bucket ``bucket_id`` if the caller may ``access`` it; ``NotFound`` (code ``storage.buckets.notFound``)."""
+    bucket = find_bucket(services, _project_of(principal), bucket_id)
+    principal.require_bucket(bucket.ident, access)  # type: ignore[arg-type]
+    return bucket
+
+
+def find_table(services: Services, project_id: int, table_id: str) -> tuple[StoredTable, Bucket]:
+    """The table ``table_id`` and its bucket, without permission checks; ``NotFound`` otherwise."""
+    bucket_ident, name = parse_table_id(table_id)
+    with services.catalog.session(readonly=True) as s:
+        row = s.execute(
+            select(StoredTable, Bucket)
+            .join(Bucket, StoredTable.bucket_id == Bucket.id)
+            .where(Bucket.project_id == project_id, Bucket.ident == bucket_ident, StoredTable.name == name)
+        ).first()
+    if row is None:
+        raise NotFound(f"table {table_id} not found", code="storage.tables.notFound")
+    return row[0], row[1]
+
+
+def get_table(services: Services, principal: Principal, table_id: str, access: str = "read") -> StoredTable:
+    """The table ``table_id`` if the caller may ``access`` its bucket; ``NotFound`` (``storage.tables.notFound``)."""
+    table, bucket = find_table(services, _project_of(principal), table_id)
+    principal.require_bucket(bucket.ident, access)  # type: ignore[arg-type]
+    return table
+
+
+def bucket_of(services: Services, table: StoredTable) -> Bucket:
+    with services.catalog.session(readonly=True) as s:
+        bucket = s.get(Bucket, table.bucket_id)
+    if bucket is None:
+        raise NotFound(f"the bucket of table {table.name} no longer exists", code="storage.buckets.notFound")
+    return bucket
+
+
+def table_ident(table: StoredTable, bucket: Bucket | None = None, *, services: Services | None = None) -> str:
+    """The Keboola id of ``table`` (``in.c-main.my_table``); pass its bucket or the services."""
+    if bucket is None:
+        if services is None:
+            raise ValueError("table_ident needs the table's bucket or the services to look it up")
+        bucket = bucket_of(services, table)
+    return f"{bucket.ident}.{table.name}"
+
+
+def lake_ref(bucket_ident: str, table_name: str) -> str:
+    """The quoted lake name of a table: ``"in.c-main"."my_table"``."""
+    return f"{quote_ident(bucket_ident)}.{quote_ident(table_name)}"
+
+
+def lake_stats(cursor: object, bucket_ident: str, table_name: str) -> tuple[int, int]:
+    """(rows, data size in bytes) of a lake table, read on ``cursor``."""
+    rows = cursor.execute(f"SELECT count(*) FROM {lake_ref(bucket_ident, table_name)}").fetchone()  # type: ignore[attr-defined]
+    size = 0
+    try:
+        info = cursor.execute(  # type: ignore[attr-defined]
+            "SELECT coalesce(sum(i.file_size_bytes), 0) FROM ducklake_table_info('lake') i "
+            "JOIN __ducklake_metadata_lake.ducklake_schema s "
+            "ON s.schema_id = i.schema_id AND s.end_snapshot IS NULL "
+            "WHERE s.schema_name = ? AND i.table_name = ?",
+            [bucket_ident, table_name],
+        ).fetchone()
+        size = int(info[0]) if info else 0
+    except Exception:
+        size = 0
+    return (int(rows[0]) if rows else 0), size
+
+
+def refresh_stats(services: Services, table_row_id: int) -> StoredTable:
+    """Re-read ``rows_count`` and ``data_size_bytes`` of a table from the lake into the catalog."""
+    with services.catalog.session(readonly=True) as s:
+        table = s.get(StoredTable, table_row_id)
+        if table is None:
+            raise NotFound(f"table {table_row_id} not found", code="storage.tables.notFound")
+        bucket = s.get(Bucket, table.bucket_id)
+        assert bucket is not None
+    lake = lake_name(services, table.project_id)
+    with services.engine.lake(lake).cursor(write=False) as cur:
+        rows, size = lake_stats(cur, bucket.ident, table.name)
+    with services.catalog.session() as s:
+        row = s.get(StoredTable, table_row_id)
+        if row is None:
+            raise NotFound(f"table {table_row_id} not found", code="storage.tables.notFound")
+        row.rows_count = rows
+        row.data_size_bytes = size
+        s.flush()
+        s.expunge(row)
+    return row

@@ -1,0 +1,345 @@
+"""Keboola files: prepare, upload (entrepot's signed URL), list, detail, delete, tags, download.
+
+There is no S3 gateway yet, so the bytes go to entrepot itself: ``uploadParams.url`` is a signed,
+token-free URL that takes the raw body with PUT or POST (or a multipart ``file`` field with POST).
+The S3 fields of ``uploadParams`` (bucket, key, acl, SSE) are there for shape; S3 ``credentials``
+come with the S3 gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import select
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+
+from entrepot.core import files
+from entrepot.core.auth import Principal
+from entrepot.core.blobs import CHUNK_SIZE
+from entrepot.core.catalog import File, Token
+from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.faces.http import services_of
+from entrepot.faces.storage_v2.deps import PREFIX, caller
+from entrepot.faces.storage_v2.jobs import render_job
+from entrepot.faces.storage_v2.params import Params, keboola_params
+from entrepot.faces.storage_v2.render import ts
+from entrepot.services import Services
+
+router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
+
+S3_BUCKET = "entrepot"  # the bucket name the S3 gateway will serve files under
+REGION = "local"
+ASYNC_DELETE_WAIT = 1.0  # let quick deletes finish inside the request (reference §1.7)
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def file_json(services: Services, file: File, creator: Token | None = None) -> dict[str, Any]:
+    """The Keboola File object (reference §6.1) plus entrepot's ``isUploaded``/``uploaded``."""
+    return {
+        "id": file.id,
+        "name": file.name,
+        "created": ts(file.created_at),
+        "url": files.download_url(services, file),
+        "provider": "aws",
+        "region": REGION,
+        "sizeBytes": file.size_bytes,
+        "isPublic": file.is_public,
+        "isSliced": file.is_sliced,
+        "isEncrypted": file.is_encrypted,
+        "isPermanent": file.is_permanent,
+        "tags": list(file.tags or []),
+        "creatorToken": {"id": str(creator.id), "description": creator.description} if creator else None,
+        "maxAgeDays": files.max_age_days(services, file),
+        "isExpired": files.is_expired(file),
+        "runId": file.run_id,
+        "runIds": [file.run_id] if file.run_id else [],
+        "fileType": files.file_type(file),
+        "contentType": file.content_type,
+        # entrepot extensions: whether the bytes have landed, and when
+        "isUploaded": file.uploaded_at is not None,
+        "uploaded": ts(file.uploaded_at),
+    }
+
+
+def render_files(services: Services, rows: Iterable[File]) -> list[dict[str, Any]]:
+    rows = list(rows)
+    token_ids = {f.token_id for f in rows if f.token_id is not None}
+    creators: dict[int, Token] = {}
+    if token_ids:
+        with services.catalog.session(readonly=True) as s:
+            creators = {t.id: t for t in s.scalars(select(Token).where(Token.id.in_(token_ids)))}
+    return [file_json(services, f, creators.get(f.token_id or 0)) for f in rows]
+
+
+def _render(services: Services, file: File) -> dict[str, Any]:
+    return render_files(services, [file])[0]
+
+
+def _file_id(value: str) -> int:
+    if not value.isdigit():  # an id that does not parse names nothing: 404 (reference §1.1)
+        raise NotFound(f"file {value!r} not found; file ids are numbers", code="storage.files.notFound")
+    return int(value)
+
+
+def _optional_int(params: Params, name: str) -> int | None:
+    if str(params.str(name) or "").lower() in ("null", "none"):  # clients that send None as text
+        return None
+    return params.int(name)
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+
+
+@router.post("/files/prepare", status_code=201, summary="Create a file record and get its upload parameters")
+def prepare(
+    request: Request, principal: Principal = Depends(caller), params: Params = Depends(keboola_params)
+) -> JSONResponse:
+    services = services_of(request)
+    file = files.prepare(
+        services,
+        principal,
+        name=params.str("name"),
+        size_bytes=params.int("sizeBytes", minimum=0),
+        tags=params.list("tags"),
+        is_public=params.bool("isPublic"),
+        is_permanent=params.bool("isPermanent"),
+        is_encrypted=params.bool("isEncrypted", True),
+        is_sliced=params.bool("isSliced"),
+        content_type=params.str("contentType"),
+        run_id=request.headers.get("x-kbc-runid") or params.str("runId"),
+    )
+    body = _render(services, file)
+    body["uploadParams"] = {
+        "bucket": S3_BUCKET,
+        "key": file.blob_key,
+        "acl": "private",
+        "x-amz-server-side-encryption": "AES256",
+        # entrepot: PUT (or POST) the bytes here, no token needed until it expires
+        "url": files.upload_url(services, file),
+        "method": "PUT",
+    }
+    return JSONResponse(body, status_code=201)
+
+
+@router.get("/files", summary="List files, newest first")
+def list_files(
+    request: Request, principal: Principal = Depends(caller), params: Params = Depends(keboola_params)
+) -> list[dict[str, Any]]:
+    services = services_of(request)
+    rows = files.list(
+        services,
+        principal,
+        tags=params.list("tags"),
+        q=params.str("q"),
+        limit=params.int("limit", 100, minimum=1) or 100,
+        offset=params.int("offset", 0, minimum=0) or 0,
+        since_id=_optional_int(params, "sinceId"),
+        max_id=_optional_int(params, "maxId"),
+        show_expired=params.bool("showExpired"),
+    )
+    return render_files(services, rows)
+
+
+@router.get("/files/{file_id}", summary="File detail")
+def file_detail(
+    file_id: str,
+    request: Request,
+    principal: Principal = Depends(caller),
+    params: Params = Depends(keboola_params),
+) -> dict[str, Any]:
+    services = services_of(request)
+    file = files.get(services, principal, _file_id(file_id))
+    body = _render(services, file)
+    if params.bool("federationToken"):
+        # S3 credentials come with the S3 gateway; until then only the object's address
+        body["s3Path"] = {"bucket": S3_BUCKET, "key": file.blob_key}
+    return body
+
+
+@router.delete("/files/{file_id}", status_code=204, summary="Delete a file (async=true: as a job)")
+def delete_file(
+    file_id: str,
+    request: Request,
+    principal: Principal = Depends(caller),
+    params: Params = Depends(keboola_params),
+) -> Response:
+    services = services_of(request)
+    fid = _file_id(file_id)
+    if params.bool("async"):
+        job = files.delete_async(services, principal, fid, run_id=request.headers.get("x-kbc-runid"))
+        job = services.jobs.wait(job.id, ASYNC_DELETE_WAIT)
+        return JSONResponse(render_job(services, job), status_code=202)
+    files.delete(services, principal, fid)
+    return Response(status_code=204)
+
+
+@router.post("/files/{file_id}/tags", status_code=204, summary="Add a tag to a file")
+def add_tag(
+    file_id: str,
+    request: Request,
+    principal: Principal = Depends(caller),
+    params: Params = Depends(keboola_params),
+) -> Response:
+    files.add_tag(services_of(request), principal, _file_id(file_id), params.str("tag"))
+    return Response(status_code=204)
+
+
+@router.delete("/files/{file_id}/tags/{tag:path}", status_code=204, summary="Remove a tag from a file")
+def remove_tag(file_id: str, tag: str, request: Request, principal: Principal = Depends(caller)) -> Response:
+    files.remove_tag(services_of(request), principal, _file_id(file_id), tag)
+    return Response(status_code=204)
+
+
+@router.api_route(
+    "/files/{file_id}/upload",
+    methods=["PUT", "POST"],
+    operation_id="storage_file_upload",
+    summary="Upload a prepared file's bytes (signed URL or token; raw body, or multipart field 'file')",
+)
+async def upload(file_id: str, request: Request) -> JSONResponse:
+    services = services_of(request)
+    fid = _file_id(file_id)
+    query = request.query_params
+    chunks: Iterator[bytes] = _body_chunks(request)
+    media, options = parse_options_header(request.headers.get("content-type", ""))
+    if media == b"multipart/form-data":
+        boundary = options.get(b"boundary")
+        if not boundary:
+            raise InvalidInput("multipart upload without a boundary in Content-Type")
+        chunks = multipart_field(chunks, boundary, "file")
+    if "signature" in query or "expires" in query:
+        file = await anyio.to_thread.run_sync(
+            files.upload_signed, services, fid, query.get("expires"), query.get("signature"), chunks
+        )
+    else:
+        principal = await caller(request)
+        file = await anyio.to_thread.run_sync(files.upload, services, principal, fid, chunks)
+    body = await anyio.to_thread.run_sync(_render, services, file)
+    return JSONResponse(body)
+
+
+@router.get("/files/{file_id}/download", summary="Download a file with its signed URL (no token)")
+def download(file_id: str, request: Request) -> Response:
+    services = services_of(request)
+    query = request.query_params
+    found = files.open_download(services, _file_id(file_id), query.get("expires"), query.get("signature"))
+    if found.path is not None:
+        response = FileResponse(found.path, media_type=found.media_type, filename=found.filename)
+        response.chunk_size = CHUNK_SIZE
+        return response
+    assert found.chunks is not None
+    return StreamingResponse(
+        found.chunks,
+        media_type=found.media_type,
+        headers={"Content-Disposition": _attachment(found.filename)},
+    )
+
+
+# -- streaming helpers --------------------------------------------------------------------------
+
+
+def _attachment(filename: str) -> str:
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
+
+
+def _body_chunks(request: Request) -> Iterator[bytes]:
+    """The request body as a sync iterator, for the worker thread that writes the blob."""
+    stream = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while True:
+        chunk = anyio.from_thread.run(next_chunk)
+        if chunk is None:
+            return
+        if chunk:
+            yield chunk
+
+
+def multipart_field(chunks: Iterable[bytes], boundary: bytes, field: str) -> Iterator[bytes]:
+    """Stream the bytes of one field of a ``multipart/form-data`` body without buffering it."""
+    out: list[bytes] = []
+    state: dict[str, Any] = {
+        "name": b"",
+        "value": b"",
+        "headers": {},
+        "target": False,
+        "found": False,
+        "ended": False,
+    }
+    wanted = field.encode()
+
+    def on_part_begin() -> None:
+        state["headers"] = {}
+        state["target"] = False
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["name"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["name"].lower()] = state["value"]
+        state["name"], state["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, opts = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        if opts.get(b"name") == wanted and not state["found"]:
+            state["target"] = state["found"] = True
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["target"]:
+            out.append(bytes(data[start:end]))
+
+    def on_part_end() -> None:
+        state["target"] = False
+
+    def on_end() -> None:
+        state["ended"] = True
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+            "on_end": on_end,
+        },
+    )
+    try:
+        for chunk in chunks:
+            parser.write(chunk)
+            if out:
+                yield b"".join(out)
+                out.clear()
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise InvalidInput(f"the multipart body is malformed: {exc}") from exc
+    if out:
+        yield b"".join(out)
+    if not state["ended"]:
+        raise InvalidInput("the multipart body ends before its closing boundary; nothing was stored")
+    if not state["found"]:
+        raise InvalidInput(f"the multipart body has no {field!r} field; send the bytes as -F {field}=@path")

@@ -1,0 +1,173 @@
+"""Keboola table data endpoints: data preview, export and delete rows (reference §3.7-§3.11).
+
+Data preview answers in one of three modes:
+
+* CSV (default, also ``format=rfc``): header plus rows, every field double-quoted, LF line
+  ends, ``limit`` 100 by default and at most 1000 (400 above). The ``Accept`` header does not
+  change the mode: kbcstorage and its tests need CSV whatever they accept.
+* ``format=json``: Keboola's ``{"columns": [...], "rows": [[{columnName, value, isTruncated}]]}``
+  (values over 16 KiB are cut and flagged), same limits.
+* row objects (entrepot extension for the seeds' pagination): when ``offset`` is present and
+  ``format`` is not, a JSON array of ``{column: value}`` objects, ``[]`` past the end; ``limit``
+  may go up to ``preview_page_limit`` (10000 by default; 400 above).
+
+Rows come in a stable order (primary key, else insertion order) so offset pages line up.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from entrepot.core.auth import Principal
+from entrepot.core.errors import InvalidInput, NotSupported
+from entrepot.core.tables import extract
+from entrepot.core.tables.filters import RowFilter
+from entrepot.faces.http import services_of
+from entrepot.faces.storage_v2.deps import PREFIX, caller
+from entrepot.faces.storage_v2.jobs import start_job
+from entrepot.faces.storage_v2.params import Params, keboola_params
+
+router = APIRouter(prefix=PREFIX)
+
+PREVIEW_DEFAULT_LIMIT = 100
+PREVIEW_MAX_LIMIT = 1000  # Keboola's documented maximum (CSV and format=json)
+TRUNCATE_AT = 16 * 1024  # format=json cuts longer values and sets isTruncated
+
+
+def render_csv(columns: Sequence[str], rows: Sequence[Sequence[str | None]]) -> str:
+    """Header plus rows, every field double-quoted (inner quotes doubled), LF line ends, NULL as ``""``."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return out.getvalue()
+
+
+def _json_rows(columns: Sequence[str], rows: Sequence[Sequence[str | None]]) -> list[list[dict[str, Any]]]:
+    out = []
+    for row in rows:
+        cells = []
+        for name, value in zip(columns, row, strict=True):
+            truncated = value is not None and len(value) > TRUNCATE_AT
+            cells.append(
+                {
+                    "columnName": name,
+                    "value": value[:TRUNCATE_AT] if truncated else value,
+                    "isTruncated": truncated,
+                }
+            )
+        out.append(cells)
+    return out
+
+
+@router.get("/tables/{table_id}/data-preview", summary="Preview table rows (CSV, JSON or row objects)")
+@router.get("/tables/{table_id}/data-preview/", include_in_schema=False)
+def data_preview(
+    table_id: str,
+    request: Request,
+    principal: Principal = Depends(caller),
+    params: Params = Depends(keboola_params),
+) -> Response:
+    services = services_of(request)
+    extract.open_table(services, principal, table_id, "read")  # 404 before any parameter error
+    fmt = params.str("format")
+    if fmt is not None:
+        fmt = fmt.strip().lower()
+        if fmt not in ("rfc", "json"):
+            raise InvalidInput(f"unknown preview format {fmt!r}; use rfc (CSV, the default) or json")
+    row_objects = fmt is None and "offset" in params
+    cap = services.settings.preview_page_limit if row_objects else PREVIEW_MAX_LIMIT
+    limit = params.int("limit", PREVIEW_DEFAULT_LIMIT, minimum=0)
+    assert limit is not None
+    if limit > cap:
+        raise InvalidInput(
+            f"limit {limit} is over the maximum of {cap} rows per preview"
+            + (
+                ""
+                if row_objects
+                else "; page with offset (up to preview_page_limit rows) or export the table"
+            ),
+            code="storage.tables.previewLimit",
+        )
+    offset = params.int("offset", 0, minimum=0) or 0
+    columns, rows = extract.preview(
+        services,
+        principal,
+        table_id,
+        columns=params.list("columns") or None,
+        row_filter=RowFilter.from_params(params.values),
+        limit=limit,
+        offset=offset,
+        order=extract.parse_order(params.get("orderBy")),
+    )
+    if row_objects:
+        return JSONResponse([dict(zip(columns, row, strict=True)) for row in rows])
+    if fmt == "json":
+        return JSONResponse({"columns": columns, "rows": _json_rows(columns, rows)})
+    return Response(render_csv(columns, rows), media_type="text/csv; charset=utf-8")
+
+
+def _export(table_id: str, request: Request, principal: Principal, params: Params) -> JSONResponse:
+    services = services_of(request)
+    extract.open_table(services, principal, table_id, "read")
+    file_type = (params.str("fileType") or "csv").lower()
+    if file_type != "csv":
+        raise NotSupported(f"export fileType {file_type!r} is not supported; entrepot exports csv")
+    req = extract.check_export(
+        services,
+        principal,
+        table_id,
+        columns=params.list("columns") or None,
+        row_filter=RowFilter.from_params(params.values),
+        gzip=params.bool("gzip"),
+        format=params.str("format"),
+        limit=params.int("limit"),
+    )
+    return start_job(request, principal, extract.EXPORT_KIND, req.to_params(), subject=table_id)
+
+
+@router.post("/tables/{table_id}/export-async", status_code=202, summary="Export a table to a file (job)")
+def export_post(
+    table_id: str,
+    request: Request,
+    principal: Principal = Depends(caller),
+    params: Params = Depends(keboola_params),
+) -> JSONResponse:
+    return _export(table_id, request, principal, params)
+
+
+@router.get(
+    "/tables/{table_id}/export-async", status_code=202, summary="Export a table (GET alias, seed 001)"
+)
+def export_get(
+    table_id: str,
+    request: Request,
+    principal: Principal = Depends(caller),
+    params: Params = Depends(keboola_params),
+) -> JSONResponse:
+    return _export(table_id, request, principal, params)
+
+
+@router.delete("/tables/{table_id}/rows", status_code=202, summary="Delete rows matching a filter (job)")
+def delete_rows(
+    table_id: str,
+    request: Request,
+    principal: Principal = Depends(caller),
+    params: Params = Depends(keboola_params),
+) -> JSONResponse:
+    services = services_of(request)
+    extract.open_table(services, principal, table_id, "write")
+    job_params = extract.check_delete_rows(
+        services,
+        principal,
+        table_id,
+        RowFilter.from_params(params.values),
+        allow_truncate=params.bool("allowTruncate"),
+    )
+    return start_job(request, principal, extract.DELETE_ROWS_KIND, job_params, subject=table_id)
