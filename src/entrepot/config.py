@@ -104,7 +104,10 @@ class Settings(BaseSettings):
 
     # --- engine -------------------------------------------------------------------------
     engine_threads: int = Field(2, ge=1, description="DuckDB threads per project lake.")
-    engine_memory_limit: str = Field("2GB", description="DuckDB memory limit per project lake.")
+    engine_memory_limit: str = Field(
+        "512MB",
+        description="DuckDB memory limit per project lake; larger loads spill to <data dir>/tmp/engine.",
+    )
     sql_time_limit: float = Field(
         30.0, gt=0, description="Statement time limit (seconds) for SQL run for users."
     )

@@ -63,3 +63,16 @@ def test_csv_dialect_rules() -> None:
 
 def test_lake_ref_quotes_both_parts() -> None:
     assert lake_ref("in.c-main", "my_table") == '"in.c-main"."my_table"'
+
+
+def test_names_with_a_trailing_newline_are_refused():
+    from entrepot.core.tables import names
+
+    with pytest.raises(InvalidInput):
+        names.validate_table_name("t\n")
+    with pytest.raises(InvalidInput):
+        names.validate_bucket_name("b\n")
+    with pytest.raises(InvalidInput):
+        names.validate_column_names(["c\n"])
+    with pytest.raises(NotFound):
+        names.parse_table_id("in.c-b.t\n")

@@ -180,3 +180,62 @@ def test_unexpected_error_is_a_generic_500_without_internals(server):
     body = assert_envelope(r, 500, "internal")
     assert "hunter2" not in r.text
     assert body["exceptionId"] in body["error"]
+
+
+# -- hostile input (found by fuzzing): 4xx, never a 500 -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("GET", "/jobs", {"offset": "99999999999999999999"}),
+        ("GET", "/files", {"offset": "99999999999999999999"}),
+        ("GET", "/files", {"maxId": "99999999999999999999"}),
+        ("POST", "/files/prepare", {"name": "x", "sizeBytes": "99999999999999999999999"}),
+    ],
+)
+def test_integers_beyond_64_bits_are_400(server, method, path, params):
+    kw = {"params": params} if method == "GET" else {"data": params}
+    r = requests.request(method, f"{server.url}/v2/storage{path}", headers=server.headers(), **kw)
+    assert "too large" in assert_envelope(r, 400)["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jobs/99999999999999999999",
+        "/files/99999999999999999999",
+        "/files/%D9%A1",
+        "/tokens/99999999999999999999",
+    ],
+)
+def test_ids_beyond_64_bits_or_not_ascii_name_nothing(server, path):
+    assert_envelope(requests.get(f"{server.url}/v2/storage{path}", headers=server.headers()), 404)
+
+
+def test_deeply_nested_bodies_are_400(server):
+    deep_json = b"[" * 100_000 + b"]" * 100_000
+    r = requests.post(
+        f"{server.url}/v2/storage/files/prepare",
+        headers={**server.headers(), "Content-Type": "application/json"},
+        data=deep_json,
+    )
+    assert "nests too deeply" in assert_envelope(r, 400)["error"]
+    r = requests.post(
+        f"{server.url}/v2/storage/files/prepare",
+        headers={**server.headers(), "Content-Type": "application/x-www-form-urlencoded"},
+        data=("name" + "[x]" * 5000 + "=1").encode(),
+    )
+    assert "bracket levels" in assert_envelope(r, 400)["error"]
+
+
+def test_nul_characters_and_nested_list_items_are_400(server):
+    url = f"{server.url}/v2/storage/files/prepare"
+    r = requests.post(url, headers=server.headers(), data={"name": "x", "contentType": "text/\x00"})
+    assert "NUL" in assert_envelope(r, 400)["error"]
+    r = requests.post(url, headers=server.headers(), data={"name": "x", "tags[0][a]": "b"})
+    assert "tags" in assert_envelope(r, 400)["error"]
+    r = requests.post(url, headers=server.headers(), data={"name": "x", "contentType": "t" * 300})
+    assert "at most 255" in assert_envelope(r, 400)["error"]
+    r = requests.post(url, headers={**server.headers(), "X-KBC-RunId": "r" * 300}, data={"name": "x"})
+    assert "run id" in assert_envelope(r, 400)["error"]

@@ -98,11 +98,8 @@ def test_csv_preview_matches_kbcstorage_expectation(server, two_rows):
     assert sorted(r.text.split("\n")) == ["", '"col1","col2"', '"foo","bar"', '"ping","pong"']
 
 
-def test_csv_preview_trailing_slash_and_accept_json_stay_csv(server, two_rows):
-    r = requests.get(
-        f"{server.url}/v2/storage/tables/{two_rows}/data-preview/",
-        headers={**server.headers(), "Accept": "application/json"},
-    )
+def test_csv_preview_answers_on_the_trailing_slash_path_without_redirect(server, two_rows):
+    r = requests.get(f"{server.url}/v2/storage/tables/{two_rows}/data-preview/", headers=server.headers())
     assert r.status_code == 200 and r.history == []
     assert r.text.splitlines()[0] == '"col1","col2"'
 
@@ -448,3 +445,22 @@ def test_read_only_token_cannot_delete_rows(server, two_rows):
         params={"allowTruncate": "1"},
     )
     assert r.status_code == 403
+
+
+def test_preview_answers_json_when_the_accept_header_asks_for_it(server):
+    headers = {"X-StorageApi-Token": server.token}
+    requests.post(f"{server.url}/v2/storage/buckets", headers=headers, data={"name": "accept"})
+    r = requests.post(
+        f"{server.url}/v2/storage/buckets/in.c-accept/tables-async",
+        headers=headers,
+        data={"name": "t", "dataString": "a,b\n1,2\n"},
+    )
+    assert r.status_code == 202
+    requests.get(f"{server.url}/v2/storage/jobs/{r.json()['id']}", headers=headers, params={"wait": 20})
+    url = f"{server.url}/v2/storage/tables/in.c-accept.t/data-preview"
+    as_json = requests.get(url, headers={**headers, "Accept": "application/json"})
+    assert as_json.headers["content-type"].startswith("application/json")
+    assert as_json.json()["columns"] == ["a", "b"]
+    as_csv = requests.get(url, headers={**headers, "Accept": "text/csv, application/json"})
+    assert as_csv.text == '"a","b"\n"1","2"\n'
+    assert requests.get(url, headers=headers).text == '"a","b"\n"1","2"\n'  # */* means CSV

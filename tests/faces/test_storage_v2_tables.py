@@ -395,3 +395,61 @@ def test_table_metadata_upsert_list_delete(server, bucket) -> None:  # type: ign
     assert requests.get(url, headers=server.headers()).json() == []
     assert requests.delete(f"{url}/{items[0]['id']}", headers=server.headers()).status_code == 404
     assert requests.post(url, headers=server.headers(), json={"provider": "test"}).status_code == 400
+
+
+# -- hostile input (found by fuzzing) ----------------------------------------------------------
+
+
+def test_hostile_create_and_import_input_is_rejected_and_changes_nothing(server, bucket) -> None:  # type: ignore[no-untyped-def]
+    url = f"{_api(server)}/buckets/{bucket}/tables-async"
+    h = server.headers()
+    # a name with a trailing newline once passed the name check ('$' matches before '\n')
+    r = requests.post(url, headers=h, data={"name": "nl\n", "dataString": "a\n1"})
+    assert r.status_code == 400 and "invalid table name" in r.json()["error"], r.text
+    r = requests.post(url, headers=h, data={"name": "big", "dataFileId": "99999999999999999999999"})
+    assert r.status_code == 404, r.text
+    r = requests.post(url, headers=h, data={"name": "arabic", "dataFileId": "\u0661"})  # not file 1
+    assert r.status_code == 404, r.text
+    r = requests.post(url, headers=h, data={"name": "pk", "dataString": "a\n1", "primaryKey[0][x]": "a"})
+    assert r.status_code == 400 and "primaryKey" in r.json()["error"], r.text
+    r = requests.post(url, headers=h, data={"name": "nul", "dataString": "a\n1", "delimiter": "\x00"})
+    assert r.status_code == 400 and "NUL" in r.json()["error"], r.text
+    wide = ",".join(f"c{i}" for i in range(1001))
+    table_id, job = _create(server, bucket, f"{wide}\n")
+    assert job["status"] == "error" and "at most 1000" in job["error"]["message"], job
+
+    table_id, job = _create(server, bucket, "id,v\n1,a\n2,b\n", primaryKey="id")
+    before = _rows(server, table_id)
+    job = _import(server, table_id, "id,v," + ",".join(f"x{i}" for i in range(999)) + "\n")
+    assert job["status"] == "error" and "at most 1000" in job["error"]["message"], job
+    r = requests.post(
+        f"{_api(server)}/tables/{table_id}/import-async",
+        headers=h,
+        data={"dataString": "id,v\n3,c\n", "delimiter": "\x00"},
+    )
+    assert r.status_code == 400, r.text
+    r = requests.delete(
+        f"{_api(server)}/tables/{table_id}/rows",
+        headers=h,
+        json={"whereColumn": "id", "whereValues": {"a": 1}},
+    )
+    assert r.status_code == 400 and "named keys" in r.json()["error"], r.text
+    assert _rows(server, table_id) == before
+
+
+def test_hostile_metadata_is_400(server, bucket) -> None:  # type: ignore[no-untyped-def]
+    table_id, _ = _create(server, bucket, "id\n1\n")
+    url = f"{_api(server)}/tables/{table_id}/metadata"
+    h = server.headers()
+    for body, fragment in [
+        ({"provider": "p", "metadata": [{"key": "k", "value": {"a": 1}}]}, "must be a string"),
+        ({"provider": "p", "metadata": [{"key": "k\x00", "value": "v"}]}, "NUL"),
+        ({"provider": "p", "metadata": [{"key": "k", "value": "v\x00"}]}, "NUL"),
+        ({"provider": "p" * 256, "metadata": [{"key": "k", "value": "v"}]}, "at most 255"),
+        ({"provider": "p", "metadata": [{"key": "k" * 256, "value": "v"}]}, "at most 255"),
+    ]:
+        r = requests.post(url, headers=h, json=body)
+        assert r.status_code == 400 and fragment in r.json()["error"], r.text
+    r = requests.delete(f"{url}/99999999999999999999", headers=h)
+    assert r.status_code == 404, r.text
+    assert requests.get(url, headers=h).json() == []

@@ -23,9 +23,11 @@ class Jobs:
     def __init__(self, http: Transport):
         self._http = http
 
-    def get(self, job_id: int | str) -> JobDict:
-        """The current state of one job."""
-        job: JobDict = self._http.json("GET", f"/v2/storage/jobs/{job_id}")
+    def get(self, job_id: int | str, *, wait: float | None = None) -> JobDict:
+        """The current state of one job; with ``wait`` the server answers when the job finishes or
+        after ``wait`` seconds (at most 30), whichever comes first."""
+        params = {"wait": f"{wait:.3f}"} if wait else None
+        job: JobDict = self._http.json("GET", f"/v2/storage/jobs/{job_id}", params=params)
         return job
 
     def list(self, status: str | None = None, limit: int = 100, offset: int = 0) -> list[JobDict]:
@@ -61,8 +63,18 @@ class Jobs:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = max(0.0, poll_initial)
         seen: tuple[Any, Any] | None = None
+        # entrepot answers ``?wait=`` when the job ends (long poll); a server that ignores it answers
+        # at once, and then the backoff below paces the polls.
+        hold = 1.0 if on_progress is not None else 10.0
+        first = True
         while True:
-            job = self.get(job_id)
+            wait = 0.0 if first else hold
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - time.monotonic()))
+            started = time.monotonic()
+            job = self.get(job_id, wait=wait or None)
+            held = wait > 0 and time.monotonic() - started >= wait * 0.8
+            first = False
             state = (job.get("status"), job.get("progress"))
             if state != seen:
                 seen = state
@@ -75,7 +87,7 @@ class Jobs:
                 return job
             if status == ERROR:
                 raise job_error(job)
-            pause = delay
+            pause = 0.0 if held else delay
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -26,8 +26,8 @@ from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied, Unaut
 
 Access = Literal["read", "write"]
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
-_TOKEN_RE = re.compile(r"^(\d{1,18})-(\d{1,18})-([A-Za-z0-9]{20,128})$")
-_SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,255}$")
+_TOKEN_RE = re.compile(r"^(\d{1,18})-(\d{1,18})-([A-Za-z0-9]{20,128})\Z")
+_SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,255}\Z")
 
 
 def hash_token(token: str) -> str:

@@ -37,6 +37,7 @@ from entrepot.core.catalog import File
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import InvalidInput, NotFound, NotSupported, PermissionDenied
 from entrepot.core.jobs import JobContext, JobRegistry
+from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
     from entrepot.core.catalog import Job
@@ -190,6 +191,8 @@ def prepare(
 
 
 def _insert(services: Services, project_id: int, token_id: int | None, **values: Any) -> File:
+    check_text(values.get("content_type"), "contentType", 255)
+    check_text(values.get("run_id"), "the run id (X-KBC-RunId)", 256)
     now = utcnow()
     expires = None if values["is_permanent"] else now + timedelta(days=services.settings.file_max_age_days)
     with services.catalog.session() as s:

@@ -12,7 +12,7 @@ from entrepot.core.auth import IssuedToken, TokenSpec, create_token
 from entrepot.core.catalog import Catalog, Project
 from entrepot.core.errors import AlreadyExists, InvalidInput, NotFound
 
-_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 
 
 @dataclass(frozen=True)

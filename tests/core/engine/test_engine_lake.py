@@ -179,3 +179,19 @@ def test_postgres_catalog_keeps_one_schema_per_project(
         assert "lake_alpha" not in schemas and "lake_my-beta" in schemas
     finally:
         engine.close()
+
+
+def test_work_larger_than_the_memory_limit_spills_to_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", engine_threads=2, engine_memory_limit="100MB")
+    engine = Engine(settings)
+    try:
+        with engine.cursor("acme") as cur:
+            # a 5M-row sort does not fit in 100 MB: DuckDB must spill to <data dir>/tmp/engine/acme
+            cur.execute(
+                "CREATE TABLE big AS SELECT i, 'value_' || (i * 7919 % 5000000) AS v FROM range(5000000) t(i) "
+                "ORDER BY v"
+            )
+            assert cur.execute("SELECT count(*) FROM big").fetchone() == (5000000,)
+        assert (settings.data_dir / "tmp" / "engine" / "acme").is_dir()
+    finally:
+        engine.close()

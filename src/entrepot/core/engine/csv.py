@@ -39,15 +39,15 @@ class CsvDialect:
         if escape is not None and escape == self.enclosure:
             escape = None
         object.__setattr__(self, "escape", escape)
-        if len(self.delimiter) != 1 or self.delimiter in "\r\n":
+        if len(self.delimiter) != 1 or self.delimiter in "\r\n\x00":
             raise E.InvalidInput(
-                f"invalid CSV delimiter {self.delimiter!r}: use exactly one character (not a line break)",
+                f"invalid CSV delimiter {self.delimiter!r}: use exactly one character (not a line break or NUL)",
                 code="csv.invalidDelimiter",
             )
         for label, value in (("enclosure", self.enclosure), ("escape character", escape or "")):
-            if len(value) > 1 or (value and (not value.isascii() or value in "\r\n")):
+            if len(value) > 1 or (value and (not value.isascii() or value in "\r\n\x00")):
                 raise E.InvalidInput(
-                    f"invalid CSV {label} {value!r}: use one ASCII character (not a line break) or none",
+                    f"invalid CSV {label} {value!r}: use one ASCII character (not a line break or NUL) or none",
                     code="csv.invalidEnclosure",
                 )
             if value and value == self.delimiter:

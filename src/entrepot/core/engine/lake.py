@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from entrepot.config import Settings
 
 ALIAS = "lake"
-_PROJECT_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
+_PROJECT_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?\Z")
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PG_IDENT_MAX = 63
 
@@ -105,11 +105,16 @@ class Lake:
         self._active: set[duckdb.DuckDBPyConnection] = set()
         self._active_lock = threading.Lock()
         temp = settings.data_dir / "tmp" / "engine" / project
+        temp.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level when it spills
         self.conn = extensions.connect(
             config={
                 "threads": settings.engine_threads,
                 "memory_limit": settings.engine_memory_limit,
                 "temp_directory": str(temp),
+                # Nothing relies on storage order (reads that page order by key, then rowid), and
+                # without it DuckDB streams large COPY exports instead of buffering them: a
+                # 10M-row export stays at the process's baseline memory instead of +230 MB.
+                "preserve_insertion_order": False,
             }
         )
         try:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from entrepot.core.catalog import Catalog, Job
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, InvalidInput, NotFound
+from entrepot.core.text import check_text
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
@@ -94,6 +95,7 @@ class JobQueue:
         max_attempts: int | None = None,
     ) -> Job:
         """Queue a job; workers in this process (and, on PostgreSQL, everywhere) wake at once."""
+        check_text(run_id, "the run id (X-KBC-RunId)", 256)
         now = utcnow()
         with self.catalog.session() as s:
             job = Job(

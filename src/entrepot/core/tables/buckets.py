@@ -14,6 +14,7 @@ from entrepot.core.engine import execute, quote_ident
 from entrepot.core.errors import AlreadyExists, InvalidInput
 from entrepot.core.tables.names import bucket_ident, validate_bucket_name, validate_stage
 from entrepot.core.tables.store import find_bucket, get_bucket, lake_name, lake_ref
+from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
     from entrepot.core.jobs import JobContext
@@ -34,6 +35,8 @@ def create_bucket(
     assert principal.project_id is not None
     name = validate_bucket_name(name)
     stage = validate_stage(stage)
+    check_text(display_name, "displayName", 255, code="storage.buckets.validation")
+    check_text(description, "description", code="storage.buckets.validation")
     ident = bucket_ident(stage, name)
     taken = AlreadyExists(f"bucket {ident} already exists", code="storage.buckets.alreadyExists")
     now = utcnow()

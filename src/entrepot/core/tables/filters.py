@@ -59,7 +59,7 @@ _TERM_RE = re.compile(
     r"([+-]?)\s*(\d+)\s*(sec|second|min|minute|hour|day|week|month|year)s?\b", re.IGNORECASE
 )
 _BASES = ("now", "today", "midnight", "yesterday", "tomorrow")
-_NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?\Z")
 
 
 def _invalid_time(value: str, name: str) -> InvalidInput:
@@ -156,9 +156,10 @@ def _values(raw: Any, what: str) -> list[str]:
     """A list parameter as strings, keeping empty strings (``whereValues[]=`` means the empty value)."""
     if raw is None:
         return []
-    if isinstance(raw, Mapping):
-        keys = sorted(raw, key=lambda k: (0, int(k)) if str(k).isdigit() else (1, 0))
-        raw = [raw[k] for k in keys]
+    if isinstance(raw, Mapping):  # PHP's whereValues[0]=a; named keys are a malformed request
+        if not all(str(k).isascii() and str(k).isdigit() for k in raw):
+            raise InvalidInput(f"{what} must be a list of values, not an object with named keys")
+        raw = [raw[k] for k in sorted(raw, key=lambda k: int(k))]
     if isinstance(raw, (str, int, float)):
         raw = [raw]
     if not isinstance(raw, Sequence):

@@ -30,7 +30,7 @@ from entrepot.core import errors as E
 from entrepot.core.catalog import Bucket, File, StoredTable
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import CsvDialect, StagedCsv, execute, quote_ident, quote_literal, stage_csv
-from entrepot.core.tables.names import validate_column_names, validate_table_name
+from entrepot.core.tables.names import MAX_COLUMNS, validate_column_names, validate_table_name
 from entrepot.core.tables.store import (
     TIMESTAMP_COLUMN,
     find_bucket,
@@ -215,22 +215,32 @@ def _stage(
     return staged
 
 
-def _source_select(staged: StagedCsv, mapping: Sequence[tuple[str, str]], pk: Sequence[str]) -> str:
-    """SELECT of the staged rows as table columns, in file order; with a primary key the last duplicate wins."""
+def _source_select(
+    cur: duckdb.DuckDBPyConnection, staged: StagedCsv, mapping: Sequence[tuple[str, str]], pk: Sequence[str]
+) -> str:
+    """SELECT of the staged rows as table columns; with a primary key the last duplicate wins.
+
+    Storage order carries no meaning (reads order by key, then rowid), so no sort is paid
+    for it; the window that keeps the last duplicate runs only when the file has duplicates.
+    """
     cols = ", ".join(f"{quote_ident(src)} AS {quote_ident(dst)}" for src, dst in mapping)
+    if not pk:
+        return f"SELECT {cols} FROM {staged.ref}"
+    src_of = {dst.lower(): src for src, dst in mapping}
+    part = ", ".join(quote_ident(src_of[k.lower()]) for k in pk)
+    duplicated = cur.execute(
+        f"SELECT 1 FROM {staged.ref} GROUP BY {part} HAVING count(*) > 1 LIMIT 1"
+    ).fetchone()
+    if duplicated is None:
+        return f"SELECT {cols} FROM {staged.ref}"
     outer = ", ".join(quote_ident(dst) for _, dst in mapping)
     numbered = f"(SELECT *, rowid AS {_RN} FROM {staged.ref})"
-    if pk:
-        src_of = {dst.lower(): src for src, dst in mapping}
-        part = ", ".join(quote_ident(src_of[k.lower()]) for k in pk)
-        # (a window over rowid directly trips a DuckDB 1.5 internal error; number the rows first)
-        inner = (
-            f"SELECT {cols}, {_RN} FROM {numbered} "
-            f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {_RN} DESC) = 1"
-        )
-    else:
-        inner = f"SELECT {cols}, {_RN} FROM {numbered}"
-    return f"SELECT {outer} FROM ({inner}) ORDER BY {_RN}"
+    # (a window over rowid directly trips a DuckDB 1.5 internal error; number the rows first)
+    inner = (
+        f"SELECT {cols}, {_RN} FROM {numbered} "
+        f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {_RN} DESC) = 1"
+    )
+    return f"SELECT {outer} FROM ({inner})"
 
 
 _RN = '"__entrepot_rownum"'
@@ -323,7 +333,7 @@ def create_job(ctx: JobContext) -> dict[str, Any]:
                 execute(cur, f"CREATE TABLE {ref} ({spec}, {quote_ident(TIMESTAMP_COLUMN)} TIMESTAMPTZ)")
                 mapping = list(zip(staged.columns, columns, strict=True))
                 target = ", ".join(quote_ident(c) for c in [*columns, TIMESTAMP_COLUMN])
-                source = _source_select(staged, mapping, pk)
+                source = _source_select(cur, staged, mapping, pk)
                 execute(
                     cur,
                     f"INSERT INTO {ref} ({target}) SELECT *, {_ts_literal(now)} FROM ({source})",
@@ -404,6 +414,12 @@ def _apply(
         mapping.append((src, dst))
     if new_columns:
         validate_column_names(new_columns, what="the CSV header")
+        if len(current) + len(new_columns) > MAX_COLUMNS:
+            raise E.InvalidInput(
+                f"the file adds {len(new_columns)} column(s) to table {bucket.ident}.{table.name}, which has "
+                f"{len(current)}; a table has at most {MAX_COLUMNS} columns",
+                code="storage.tables.tooManyColumns",
+            )
     seen = {dst.lower() for _, dst in mapping}
     missing = [c for c in current if c.lower() not in seen]
     if missing:
@@ -417,7 +433,7 @@ def _apply(
     ref = lake_ref(bucket.ident, table.name)
     now = utcnow()
     ts = _ts_literal(now)
-    source = _source_select(staged, mapping, pk)
+    source = _source_select(cur, staged, mapping, pk)
     cols = [dst for _, dst in mapping]
     target = ", ".join(quote_ident(c) for c in [*cols, TIMESTAMP_COLUMN])
     cancel = ctx.cancelled

@@ -16,10 +16,11 @@ STAGES = ("in", "out")
 BUCKET_PREFIX = "c-"
 NAME_MAX = 96
 COLUMN_MAX = 64
+MAX_COLUMNS = 1000  # per table; DuckLake fails to commit somewhere under 2000
 RESERVED_COLUMN_PREFIX = "_timestamp"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_COLUMN_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
+_COLUMN_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
 
 
 def validate_bucket_name(name: str | None) -> str:
@@ -86,6 +87,11 @@ def parse_table_id(table_id: str) -> tuple[str, str]:
 
 def validate_column_names(names: Sequence[str], *, what: str = "the CSV header") -> list[str]:
     """Column names for a table: non-empty, ``[A-Za-z0-9_]``, unique (case-insensitive), not reserved."""
+    if len(names) > MAX_COLUMNS:
+        raise InvalidInput(
+            f"{what} has {len(names)} columns; a table has at most {MAX_COLUMNS}",
+            code="storage.tables.tooManyColumns",
+        )
     seen: dict[str, str] = {}
     out: list[str] = []
     for i, name in enumerate(names, 1):

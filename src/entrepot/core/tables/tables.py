@@ -13,12 +13,16 @@ from entrepot.core.catalog import Bucket, StoredTable, TableMetadata
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import execute, quote_ident, quote_literal
 from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.ids import parse_id
 from entrepot.core.tables.load import match_columns
 from entrepot.core.tables.store import find_table, get_table, lake_name, lake_ref
+from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
     from entrepot.core.jobs import JobContext
     from entrepot.services import Services
+
+METADATA_KEY_MAX = 255  # provider and key (catalog VARCHAR(255))
 
 
 @dataclass
@@ -245,7 +249,15 @@ def _entries(items: Any, what: str) -> list[tuple[str, str]]:
         if not isinstance(item, dict) or not str(item.get("key") or "").strip():
             raise InvalidInput(f"every item of {what} needs a non-empty key", code="storage.metadata.invalid")
         value = item.get("value")
-        out.append((str(item["key"]), "" if value is None else str(value)))
+        if isinstance(value, (dict, list)):
+            raise InvalidInput(
+                f"the value of {what} key {item['key']!r} must be a string, number or boolean, not an object or list",
+                code="storage.metadata.invalid",
+            )
+        key, text = str(item["key"]), "" if value is None else str(value)
+        check_text(key, f"{what} key", METADATA_KEY_MAX, code="storage.metadata.invalid")
+        check_text(text, f"the value of {what} key {key!r}", code="storage.metadata.invalid")
+        out.append((key, text))
     return out
 
 
@@ -299,6 +311,7 @@ def upsert_metadata(
     table = get_table(services, principal, table_id, "write")
     if not provider:
         raise InvalidInput("parameter provider is required", code="storage.metadata.invalid")
+    check_text(provider, "provider", METADATA_KEY_MAX, code="storage.metadata.invalid")
     table_items = [("", k, v) for k, v in _entries(metadata, "metadata")]
     column_items = _column_entries(columns_metadata, table.columns)
     if not table_items and not column_items:
@@ -340,10 +353,11 @@ def list_metadata(services: Services, principal: Principal, table_id: str) -> li
 
 def delete_metadata(services: Services, principal: Principal, table_id: str, metadata_id: str) -> None:
     table = get_table(services, principal, table_id, "write")
-    if not metadata_id.isdigit():
+    row_id = parse_id(metadata_id)
+    if row_id is None:
         raise NotFound(f"metadata {metadata_id} not found", code="storage.metadata.notFound")
     with services.catalog.session() as s:
-        row = s.get(TableMetadata, int(metadata_id))
+        row = s.get(TableMetadata, row_id)
         if row is None or row.table_id != table.id:
             raise NotFound(
                 f"metadata {metadata_id} of table {table_id} not found", code="storage.metadata.notFound"

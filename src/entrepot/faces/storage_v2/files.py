@@ -26,6 +26,7 @@ from entrepot.core.auth import Principal
 from entrepot.core.blobs import CHUNK_SIZE
 from entrepot.core.catalog import File, Token
 from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.ids import parse_id
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.jobs import render_job
@@ -86,9 +87,10 @@ def _render(services: Services, file: File) -> dict[str, Any]:
 
 
 def _file_id(value: str) -> int:
-    if not value.isdigit():  # an id that does not parse names nothing: 404 (reference §1.1)
+    file_id = parse_id(value)
+    if file_id is None:  # an id that does not parse names nothing: 404 (reference §1.1)
         raise NotFound(f"file {value!r} not found; file ids are numbers", code="storage.files.notFound")
-    return int(value)
+    return file_id
 
 
 def _optional_int(params: Params, name: str) -> int | None:
@@ -200,12 +202,6 @@ def remove_tag(file_id: str, tag: str, request: Request, principal: Principal = 
     return Response(status_code=204)
 
 
-@router.api_route(
-    "/files/{file_id}/upload",
-    methods=["PUT", "POST"],
-    operation_id="storage_file_upload",
-    summary="Upload a prepared file's bytes (signed URL or token; raw body, or multipart field 'file')",
-)
 async def upload(file_id: str, request: Request) -> JSONResponse:
     services = services_of(request)
     fid = _file_id(file_id)
@@ -226,6 +222,17 @@ async def upload(file_id: str, request: Request) -> JSONResponse:
         file = await anyio.to_thread.run_sync(files.upload, services, principal, fid, chunks)
     body = await anyio.to_thread.run_sync(_render, services, file)
     return JSONResponse(body)
+
+
+_UPLOAD_SUMMARY = "Upload a prepared file's bytes (signed URL or token; raw body, or multipart field 'file')"
+for _method in ("PUT", "POST"):
+    router.add_api_route(
+        "/files/{file_id}/upload",
+        upload,
+        methods=[_method],
+        operation_id=f"storage_file_upload_{_method.lower()}",
+        summary=_UPLOAD_SUMMARY,
+    )
 
 
 @router.get("/files/{file_id}/download", summary="Download a file with its signed URL (no token)")

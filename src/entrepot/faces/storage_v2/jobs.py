@@ -9,13 +9,16 @@ from starlette.responses import JSONResponse
 
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import Job, Token
-from entrepot.core.errors import InvalidInput
+from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.ids import parse_id
 from entrepot.core.jobs import STATUSES
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import JOB_STATUS, job_json
 from entrepot.services import Services
+
+MAX_WAIT = 30  # seconds a job detail request may wait for the job to finish
 
 router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
@@ -46,9 +49,12 @@ def _created_table(services: Services, project_id: int, results: dict[str, Any])
 
 
 def _job_id(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise InvalidInput(f"invalid job id {value!r}; job ids are numbers")
-    return int(value)
+    job_id = parse_id(value)
+    if job_id is None:  # 0 or beyond the catalog's integer range: names no job
+        raise NotFound(f"job {value} not found", code="storage.jobs.notFound")
+    return job_id
 
 
 @router.get("/jobs", summary="List the project's jobs, newest first")
@@ -73,8 +79,20 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", summary="Job detail")
 def job_detail(job_id: str, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    """With ``?wait=S`` (entrepot extension, at most 30 s) the answer comes when the job finishes
+    or after S seconds, whichever is first: clients wait without polling."""
     services = services_of(request)
-    return render_job(services, services.jobs.get(_job_id(job_id), principal.project_id))
+    job = services.jobs.get(_job_id(job_id), principal.project_id)
+    wait = request.query_params.get("wait")
+    if wait:
+        try:
+            seconds = float(wait)
+        except ValueError:
+            raise InvalidInput(f"wait must be a number of seconds (0-{MAX_WAIT}), not {wait!r}") from None
+        if not 0 <= seconds <= MAX_WAIT:
+            raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds, not {wait}")
+        job = services.jobs.wait(job.id, timeout=seconds)
+    return render_job(services, job)
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a job (entrepot extension)")

@@ -9,6 +9,7 @@ from fastapi import Request
 from entrepot.core import files as core_files
 from entrepot.core.auth import Principal
 from entrepot.core.errors import InvalidInput, NotFound, NotSupported
+from entrepot.core.ids import parse_id
 from entrepot.core.tables.load import LoadOptions, csv_dialect, store_inline
 from entrepot.core.tables.names import validate_column_names
 from entrepot.faces.http import services_of
@@ -69,11 +70,11 @@ def load_params(request: Request, principal: Principal, params: Params) -> dict[
     )
     out: dict[str, Any] = options.to_params()
     if sources["dataFileId"] is not None:
-        file_id = sources["dataFileId"]
-        if not str(file_id).isdigit():
-            raise NotFound(f"file {file_id} not found", code="storage.files.notFound")
-        core_files.get(services, principal, int(file_id))
-        out["dataFileId"] = int(file_id)
+        file_id = parse_id(sources["dataFileId"])
+        if file_id is None:
+            raise NotFound(f"file {sources['dataFileId']} not found", code="storage.files.notFound")
+        core_files.get(services, principal, file_id)
+        out["dataFileId"] = file_id
     elif sources["dataUrl"] is not None:
         from entrepot.core import urlguard
 

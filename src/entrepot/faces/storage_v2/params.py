@@ -21,6 +21,8 @@ from entrepot.faces.http import read_body, services_of
 _KEY_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_INT_MAX = 2**63 - 1  # the catalog's integer range; larger numbers name nothing
+_MAX_DEPTH = 8  # bracket levels of a form key (whereFilters[0][values][0] has 3)
 
 
 class Params:
@@ -46,7 +48,7 @@ class Params:
             return default
         if isinstance(value, (dict, list)):
             raise InvalidInput(f"parameter {name} must be a string")
-        return str(value)
+        return _no_nul(name, str(value))
 
     def bool(self, name: str, default: bool = False) -> bool:
         value = self.values.get(name)
@@ -73,6 +75,8 @@ class Params:
             raise InvalidInput(f"parameter {name} must be an integer, not {value!r}") from exc
         if minimum is not None and number < minimum:
             raise InvalidInput(f"parameter {name} must be at least {minimum}")
+        if abs(number) > _INT_MAX:
+            raise InvalidInput(f"parameter {name} is too large: at most {_INT_MAX}")
         return number
 
     def list(self, name: str) -> list[str]:
@@ -83,10 +87,12 @@ class Params:
         if isinstance(value, dict):
             value = [value[k] for k in sorted(value, key=_index_key)]
         if isinstance(value, list):
+            if any(isinstance(v, (dict, list)) for v in value):
+                raise InvalidInput(f"parameter {name} must be a list of strings, not of objects or lists")
             if len(value) == 1 and isinstance(value[0], str) and "," in value[0]:
                 value = value[0].split(",")
-            return [str(v).strip() for v in value if str(v).strip() != ""]
-        return [part.strip() for part in str(value).split(",") if part.strip()]
+            return [_no_nul(name, str(v).strip()) for v in value if str(v).strip() != ""]
+        return [_no_nul(name, part.strip()) for part in str(value).split(",") if part.strip()]
 
     def map(self, name: str) -> dict[str, Any]:
         """An object parameter (``name[key]=value`` or a JSON object)."""
@@ -96,6 +102,12 @@ class Params:
         if not isinstance(value, dict):
             raise InvalidInput(f"parameter {name} must be an object (name[key]=value)")
         return value
+
+
+def _no_nul(name: str, text: str) -> str:
+    if "\x00" in text:
+        raise InvalidInput(f"parameter {name} must not contain NUL characters")
+    return text
 
 
 def _index_key(k: str) -> tuple[int, str]:
@@ -124,6 +136,8 @@ def parse_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             continue
         name, brackets = m.group(1), m.group(2)
         parts = re.findall(r"\[([^\[\]]*)\]", brackets)
+        if len(parts) > _MAX_DEPTH:
+            raise InvalidInput(f"parameter {name} nests more than {_MAX_DEPTH} bracket levels")
         if not parts:
             if name in out:  # repeated k=a&k=b
                 prev = out[name]
@@ -175,6 +189,8 @@ async def keboola_params(request: Request) -> Params:
                         decoded = json.loads(raw)
                     except (ValueError, UnicodeDecodeError) as exc:
                         raise InvalidInput(f"the request body is not valid JSON: {exc}") from exc
+                    except RecursionError as exc:
+                        raise InvalidInput("the JSON request body nests too deeply") from exc
                     if not isinstance(decoded, dict):
                         raise InvalidInput("the JSON request body must be an object")
                     body = decoded

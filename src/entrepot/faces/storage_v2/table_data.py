@@ -3,9 +3,10 @@
 Data preview answers in one of three modes:
 
 * CSV (default, also ``format=rfc``): header plus rows, every field double-quoted, LF line
-  ends, ``limit`` 100 by default and at most 1000 (400 above). The ``Accept`` header does not
-  change the mode: kbcstorage and its tests need CSV whatever they accept.
-* ``format=json``: Keboola's ``{"columns": [...], "rows": [[{columnName, value, isTruncated}]]}``
+  ends, ``limit`` 100 by default and at most 1000 (400 above). kbcstorage sends
+  ``Accept: */*`` and gets CSV.
+* ``format=json``, or an ``Accept`` header that asks for ``application/json`` and not for
+  CSV: Keboola's ``{"columns": [...], "rows": [[{columnName, value, isTruncated}]]}``
   (values over 16 KiB are cut and flagged), same limits.
 * row objects (entrepot extension for the seeds' pagination): when ``offset`` is present and
   ``format`` is not, a JSON array of ``{column: value}`` objects, ``[]`` past the end; ``limit``
@@ -82,6 +83,8 @@ def data_preview(
         if fmt not in ("rfc", "json"):
             raise InvalidInput(f"unknown preview format {fmt!r}; use rfc (CSV, the default) or json")
     row_objects = fmt is None and "offset" in params
+    if fmt is None and not row_objects and _wants_json(request.headers.get("accept", "")):
+        fmt = "json"
     cap = services.settings.preview_page_limit if row_objects else PREVIEW_MAX_LIMIT
     limit = params.int("limit", PREVIEW_DEFAULT_LIMIT, minimum=0)
     assert limit is not None
@@ -171,3 +174,9 @@ def delete_rows(
         allow_truncate=params.bool("allowTruncate"),
     )
     return start_job(request, principal, extract.DELETE_ROWS_KIND, job_params, subject=table_id)
+
+
+def _wants_json(accept: str) -> bool:
+    """True when the Accept header names JSON and not CSV (``*/*`` and absent mean CSV)."""
+    kinds = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    return "application/json" in kinds and "text/csv" not in kinds

@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 from entrepot.core import auth
 from entrepot.core.auth import Principal, TokenSpec
 from entrepot.core.catalog import Token
-from entrepot.core.errors import InvalidInput
+from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.ids import parse_id
 from entrepot.core.projects import get_project
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
@@ -31,9 +32,12 @@ def _render(services: Services, row: Token, secret: str | None = None) -> dict[s
 
 
 def _token_id(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise InvalidInput(f"invalid token id {value!r}; token ids are numbers")
-    return int(value)
+    token_id = parse_id(value)
+    if token_id is None:  # 0 or beyond the catalog's integer range: names no token
+        raise NotFound(f"token {value} not found", code="storage.tokens.notFound")
+    return token_id
 
 
 @router.get("/tokens/verify", summary="Verify the calling token")
