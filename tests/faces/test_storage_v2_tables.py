@@ -243,7 +243,7 @@ def test_import_adds_new_columns_and_ignores_primary_key_array(server, bucket) -
     assert job["status"] == "success", job
     detail = _detail(server, table_id)
     assert detail["columns"] == ["a", "b"] and detail["primaryKey"] == []
-    assert _rows(server, table_id) == [("1", None), ("2", "x")]
+    assert _rows(server, table_id) == [("1", ""), ("2", "x")]  # existing rows get "" like any empty value
 
 
 def test_import_without_headers_uses_table_order_or_columns(server, bucket) -> None:  # type: ignore[no-untyped-def]
@@ -453,3 +453,34 @@ def test_hostile_metadata_is_400(server, bucket) -> None:  # type: ignore[no-unt
     r = requests.delete(f"{url}/99999999999999999999", headers=h)
     assert r.status_code == 404, r.text
     assert requests.get(url, headers=h).json() == []
+
+
+def test_columns_added_by_an_import_are_empty_strings_for_existing_rows(server, bucket) -> None:  # type: ignore[no-untyped-def]
+    table_id, job = _create(server, bucket, "id,a\n1,x\n2,y\n", primaryKey="id")
+    assert job["status"] == "success"
+    assert _import(server, table_id, "id,a,b\n3,z,\n", incremental="1")["status"] == "success"
+    assert _rows(server, table_id) == [("1", "x", ""), ("2", "y", ""), ("3", "z", "")]
+    r = requests.get(
+        f"{_api(server)}/tables/{table_id}/data-preview",
+        headers=server.headers(),
+        params={"whereColumn": "b", "whereValues[]": [""]},
+    )
+    assert r.text.count("\n") == 4  # header + all three rows
+
+
+def test_table_and_bucket_names_that_differ_only_in_case_clash(server) -> None:  # type: ignore[no-untyped-def]
+    headers = server.headers()
+    assert (
+        requests.post(f"{_api(server)}/buckets", headers=headers, data={"name": "Cased"}).status_code == 201
+    )
+    clash = requests.post(f"{_api(server)}/buckets", headers=headers, data={"name": "cased"})
+    assert clash.status_code == 400 and "letter case" in clash.json()["error"]
+    table_id, job = _create(server, "in.c-Cased", "id\n1\n", name="Secret")
+    assert job["status"] == "success"
+    r = requests.post(
+        f"{_api(server)}/buckets/in.c-Cased/tables-async",
+        headers={**headers, "Content-Type": "text/csv"},
+        params={"name": "secret", "dataString": "id\n666\n"},
+    )
+    assert r.status_code == 400 and "letter case" in r.json()["error"]
+    assert _rows(server, table_id) == [("1",)]

@@ -148,3 +148,19 @@ def test_invalid_utf8_in_the_header(cur: duckdb.DuckDBPyConnection, tmp_path: Pa
     with pytest.raises(E.InvalidInput, match="line 1: it is not valid UTF-8"):
         stage_csv(cur, path, CsvDialect(), table_name="s")
     assert _temp_tables(cur) == []
+
+
+def test_header_search_reads_a_bounded_prefix_and_allows_big_first_fields(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from entrepot.core.engine import CsvDialect, stage_csv
+    from entrepot.core.engine.csv import FIRST_RECORD_MAX
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text("1," + "x" * 200_000 + "\n2,y\n")
+    with engine.cursor("acme") as cur:
+        staged = stage_csv(cur, wide, CsvDialect(header=False), table_name="w", columns=["id", "v"])
+        assert staged.rows == 2
+    endless = tmp_path / "endless.csv"
+    with endless.open("wb") as f:
+        f.write(b"a" * (FIRST_RECORD_MAX + 10))
+    with engine.cursor("acme") as cur, pytest.raises(E.InvalidInput, match="first row"):
+        stage_csv(cur, endless, CsvDialect(), table_name="e")

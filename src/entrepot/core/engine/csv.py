@@ -9,6 +9,7 @@ skipped or padded. A failed staging leaves nothing behind (``CREATE TABLE AS`` i
 from __future__ import annotations
 
 import csv as pycsv
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -189,13 +190,26 @@ def _first_record(path: Path, dialect: CsvDialect) -> list[str] | None:
         }
     else:
         fmt = {"quoting": pycsv.QUOTE_NONE}
-    try:  # undecodable bytes after the first record are DuckDB's to report, with their line
-        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-            record = next(pycsv.reader(f, delimiter=dialect.delimiter, strict=True, **fmt), None)
+    try:  # only a bounded prefix is read: a file that is one endless line must not fill memory
+        with path.open("rb") as f:
+            head = f.read(FIRST_RECORD_MAX + 1)
     except FileNotFoundError as exc:
         raise E.InvalidInput(f"the CSV file {path.name!r} does not exist", code="csv.notFound") from exc
+    # undecodable bytes after the first record are DuckDB's to report, with their line
+    text = head.decode("utf-8-sig", errors="surrogateescape")
+    buffer = io.StringIO(text, newline="")
+    limit = pycsv.field_size_limit()
+    try:
+        pycsv.field_size_limit(FIRST_RECORD_MAX)
+        record = next(pycsv.reader(buffer, delimiter=dialect.delimiter, strict=True, **fmt), None)
     except pycsv.Error as exc:
+        if len(head) > FIRST_RECORD_MAX:
+            raise _first_row_too_long() from exc
         raise E.InvalidInput(f"invalid CSV on line 1: {exc}", code="csv.invalid") from exc
+    finally:
+        pycsv.field_size_limit(limit)
+    if len(head) > FIRST_RECORD_MAX and buffer.tell() >= len(text):
+        raise _first_row_too_long()
     if record is not None and any(_SURROGATE.search(value) for value in record):
         raise E.InvalidInput(
             "invalid CSV on line 1: it is not valid UTF-8; convert the file to UTF-8", code="csv.invalid"
@@ -204,6 +218,15 @@ def _first_record(path: Path, dialect: CsvDialect) -> list[str] | None:
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
+FIRST_RECORD_MAX = 8 * 1024 * 1024  # bytes read to find the header (DuckDB's own line limit is 2 MB)
+
+
+def _first_row_too_long() -> E.InvalidInput:
+    return E.InvalidInput(
+        f"the first row of the CSV file is longer than {FIRST_RECORD_MAX // (1024 * 1024)} MiB; "
+        "are the delimiter and the line endings right?",
+        code="csv.invalid",
+    )
 
 
 def _check_names(names: list[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from entrepot.core.auth import Principal
@@ -42,10 +42,20 @@ def create_bucket(
     now = utcnow()
     try:
         with services.catalog.session() as s:
-            if s.scalar(
-                select(Bucket.id).where(Bucket.project_id == principal.project_id, Bucket.ident == ident)
-            ):
+            # the lake's schemas are case-insensitive: in.c-Main and in.c-main would be one schema
+            other = s.scalar(
+                select(Bucket.ident).where(
+                    Bucket.project_id == principal.project_id, func.lower(Bucket.ident) == ident.lower()
+                )
+            )
+            if other == ident:
                 raise taken
+            if other is not None:
+                raise AlreadyExists(
+                    f"bucket {ident} would clash with bucket {other}: bucket names must differ in more than "
+                    "letter case",
+                    code="storage.buckets.alreadyExists",
+                )
             bucket = Bucket(
                 project_id=principal.project_id,
                 ident=ident,
@@ -126,10 +136,16 @@ def drop_bucket(
             names = [
                 r[0]
                 for r in cur.execute(
-                    "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = ?",
+                    "SELECT table_name FROM duckdb_tables() "
+                    "WHERE database_name = 'lake' AND lower(schema_name) = lower(?)",
                     [bucket.ident],
                 ).fetchall()
             ]
+            if names and not force:  # a table created since the check above (we now hold the writer lock)
+                raise InvalidInput(
+                    f"bucket {bucket.ident} is not empty; delete its tables first or pass force=true",
+                    code="storage.buckets.notEmpty",
+                )
             for name in names:
                 execute(cur, f"DROP TABLE IF EXISTS {lake_ref(bucket.ident, name)}", cancel=cancel)
             execute(cur, f"DROP SCHEMA IF EXISTS {quote_ident(bucket.ident)}", cancel=cancel)

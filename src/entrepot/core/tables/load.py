@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from entrepot.core import errors as E
@@ -38,6 +38,7 @@ from entrepot.core.tables.store import (
     lake_name,
     lake_ref,
     lake_stats,
+    table_taken,
 )
 
 if TYPE_CHECKING:
@@ -282,8 +283,8 @@ def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def lake_columns(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str) -> list[str]:
     """The user columns of a lake table, in order (without ``_timestamp``)."""
     rows = cur.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
-        "AND table_name = ? ORDER BY column_index",
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' AND lower(schema_name) = lower(?) "
+        "AND lower(table_name) = lower(?) ORDER BY column_index",
         [bucket_ident, name],
     ).fetchall()
     return [r[0] for r in rows if r[0] != TIMESTAMP_COLUMN]
@@ -291,7 +292,8 @@ def lake_columns(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str) -
 
 def _lake_has_table(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str) -> bool:
     row = cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = ? AND table_name = ?",
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'lake' "
+        "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?)",
         [bucket_ident, name],
     ).fetchone()
     return bool(row and row[0])
@@ -320,10 +322,12 @@ def create_job(ctx: JobContext) -> dict[str, Any]:
             now = utcnow()
             with services.catalog.session(readonly=True) as s:
                 exists = s.scalar(
-                    select(StoredTable.id).where(StoredTable.bucket_id == bucket.id, StoredTable.name == name)
+                    select(StoredTable.name).where(
+                        StoredTable.bucket_id == bucket.id, func.lower(StoredTable.name) == name.lower()
+                    )
                 )
             if exists:
-                raise E.AlreadyExists(f"table {table_id} already exists", code="storage.tables.alreadyExists")
+                raise table_taken(bucket.ident, name, exists)
             cancel = ctx.cancelled
             with transaction(cur):
                 execute(cur, f"CREATE SCHEMA IF NOT EXISTS {quote_ident(bucket.ident)}")
@@ -439,7 +443,7 @@ def _apply(
     cancel = ctx.cancelled
     with transaction(cur):
         for col in new_columns:
-            execute(cur, f"ALTER TABLE {ref} ADD COLUMN {quote_ident(col)} VARCHAR")
+            execute(cur, f"ALTER TABLE {ref} ADD COLUMN {quote_ident(col)} VARCHAR DEFAULT ''")
         if not incremental:
             execute(cur, f"DELETE FROM {ref}", cancel=cancel)
             execute(cur, f"INSERT INTO {ref} ({target}) SELECT *, {ts} FROM ({source})", cancel=cancel)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from entrepot.core import errors as E
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, StoredTable
 from entrepot.core.engine import quote_ident
@@ -104,7 +105,7 @@ def lake_stats(cursor: object, bucket_ident: str, table_name: str) -> tuple[int,
             "SELECT coalesce(sum(i.file_size_bytes), 0) FROM ducklake_table_info('lake') i "
             "JOIN __ducklake_metadata_lake.ducklake_schema s "
             "ON s.schema_id = i.schema_id AND s.end_snapshot IS NULL "
-            "WHERE s.schema_name = ? AND i.table_name = ?",
+            "WHERE lower(s.schema_name) = lower(?) AND lower(i.table_name) = lower(?)",
             [bucket_ident, table_name],
         ).fetchone()
         size = int(info[0]) if info else 0
@@ -133,3 +134,26 @@ def refresh_stats(services: Services, table_row_id: int) -> StoredTable:
         s.flush()
         s.expunge(row)
     return row
+
+
+def table_taken(bucket_ident: str, name: str, existing: str) -> E.AlreadyExists:
+    """The error for a table name in use; names that differ only in letter case clash in the lake."""
+    if existing == name:
+        return E.AlreadyExists(
+            f"table {bucket_ident}.{name} already exists", code="storage.tables.alreadyExists"
+        )
+    return E.AlreadyExists(
+        f"table {bucket_ident}.{name} would clash with table {bucket_ident}.{existing}: table names must differ "
+        "in more than letter case",
+        code="storage.tables.alreadyExists",
+    )
+
+
+def taken_table_name(services: Services, bucket_id: int, name: str) -> str | None:
+    """The name of the bucket's table that ``name`` would clash with (same name ignoring case), if any."""
+    with services.catalog.session(readonly=True) as s:
+        return s.scalar(
+            select(StoredTable.name).where(
+                StoredTable.bucket_id == bucket_id, func.lower(StoredTable.name) == name.lower()
+            )
+        )

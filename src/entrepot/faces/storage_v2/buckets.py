@@ -8,11 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from entrepot.core.auth import Principal
-from entrepot.core.errors import AlreadyExists, NotFound
 from entrepot.core.tables import buckets as core_buckets
 from entrepot.core.tables import tables as core_tables
 from entrepot.core.tables.names import validate_table_name
-from entrepot.core.tables.store import find_table, get_bucket
+from entrepot.core.tables.store import get_bucket, table_taken, taken_table_name
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.jobs import start_job
@@ -94,12 +93,9 @@ def create_table(
     bucket = get_bucket(services, principal, bucket_id, "write")
     name = validate_table_name(params.str("name"))
     table_id = f"{bucket.ident}.{name}"
-    try:
-        find_table(services, bucket.project_id, table_id)
-    except NotFound:
-        pass
-    else:
-        raise AlreadyExists(f"table {table_id} already exists", code="storage.tables.alreadyExists")
+    existing = taken_table_name(services, bucket.id, name)
+    if existing is not None:
+        raise table_taken(bucket.ident, name, existing)
     job_params: dict[str, Any] = {"tableId": table_id, "bucketId": bucket.ident, "name": name}
     job_params["primaryKey"] = params.list("primaryKey")
     job_params.update(load_params(request, principal, params))
