@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 from sqlalchemy import delete, select
 
 from entrepot.core.auth import Principal
@@ -113,15 +114,14 @@ def drop_job(ctx: JobContext) -> dict[str, Any]:
 
 
 def _duplicates(
-    services: Services, table: StoredTable, bucket: Bucket, pk: Sequence[str]
+    cur: duckdb.DuckDBPyConnection, table: StoredTable, bucket: Bucket, pk: Sequence[str]
 ) -> list[str] | None:
     """One duplicated key value (as strings), or None."""
     cols = ", ".join(quote_ident(c) for c in pk)
-    with services.engine.lake(lake_name(services, table.project_id)).cursor(write=False) as cur:
-        row = execute(
-            cur,
-            f"SELECT {cols} FROM {lake_ref(bucket.ident, table.name)} GROUP BY ALL HAVING count(*) > 1 LIMIT 1",
-        ).fetchone()
+    row = execute(
+        cur,
+        f"SELECT {cols} FROM {lake_ref(bucket.ident, table.name)} GROUP BY ALL HAVING count(*) > 1 LIMIT 1",
+    ).fetchone()
     return None if row is None else ["" if v is None else str(v) for v in row]
 
 
@@ -134,28 +134,33 @@ def set_primary_key(
     replace: bool,
     skip_duplicates_check: bool = False,
 ) -> StoredTable:
-    """Set the table's primary key (``replace`` an existing one, else it must have none)."""
-    table, bucket = find_table(services, project_id, table_id)
+    """Set the table's primary key (``replace`` an existing one, else it must have none).
+
+    The check and the store run under the lake's writer lock, so no load can commit
+    duplicate keys in between.
+    """
     if not columns:
         raise InvalidInput(
             "give the primary key columns (columns[] or primaryKey)", code="storage.tables.invalidPrimaryKey"
         )
-    if table.primary_key and not replace and list(table.primary_key) != list(columns):
-        raise InvalidInput(
-            f"table {table_id} already has a primary key ({', '.join(table.primary_key)}); remove it first",
-            code="storage.tables.primaryKeyAlreadyExists",
-        )
-    pk = match_columns(columns, table.columns, what=f"table {table_id}")
-    if not skip_duplicates_check:
-        dup = _duplicates(services, table, bucket, pk)
-        if dup is not None:
-            shown = ", ".join(f"{c}={v!r}" for c, v in zip(pk, dup, strict=True))
+    with services.engine.lake(lake_name(services, project_id)).cursor() as cur:
+        table, bucket = find_table(services, project_id, table_id)
+        if table.primary_key and not replace and list(table.primary_key) != list(columns):
             raise InvalidInput(
-                f"the primary key ({', '.join(pk)}) cannot be set: table {table_id} has duplicate values ({shown}); "
-                "remove the duplicates first",
-                code="storage.tables.primaryKeyDuplicates",
+                f"table {table_id} already has a primary key ({', '.join(table.primary_key)}); remove it first",
+                code="storage.tables.primaryKeyAlreadyExists",
             )
-    return _store_pk(services, table.id, pk)
+        pk = match_columns(columns, table.columns, what=f"table {table_id}")
+        if not skip_duplicates_check:
+            dup = _duplicates(cur, table, bucket, pk)
+            if dup is not None:
+                shown = ", ".join(f"{c}={v!r}" for c, v in zip(pk, dup, strict=True))
+                raise InvalidInput(
+                    f"the primary key ({', '.join(pk)}) cannot be set: table {table_id} has duplicate values "
+                    f"({shown}); remove the duplicates first",
+                    code="storage.tables.primaryKeyDuplicates",
+                )
+        return _store_pk(services, table.id, pk)
 
 
 def _store_pk(services: Services, table_row_id: int, pk: list[str]) -> StoredTable:
