@@ -12,8 +12,3 @@ def parse_id(value: object) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None
-
-
-def in_range(number: int) -> bool:
-    """Whether an int can be an id at all (a look-up of anything else would overflow the catalog)."""
-    return 0 < number <= MAX_ID

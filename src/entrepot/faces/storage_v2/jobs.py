@@ -10,10 +10,9 @@ from starlette.responses import JSONResponse
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import Job, Token
 from entrepot.core.errors import InvalidInput, NotFound
-from entrepot.core.ids import parse_id
 from entrepot.core.jobs import STATUSES
 from entrepot.faces.http import services_of
-from entrepot.faces.storage_v2.deps import PREFIX, caller
+from entrepot.faces.storage_v2.deps import PREFIX, caller, numeric_id
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import JOB_STATUS, job_json
 from entrepot.services import Services
@@ -36,7 +35,6 @@ def render_job(services: Services, job: Job) -> dict[str, Any]:
 
 def _created_table(services: Services, project_id: int, results: dict[str, Any]) -> dict[str, Any]:
     """A finished ``tables.create`` job's results: the Table object as it is now (Keboola's shape)."""
-    from entrepot.core.errors import NotFound
     from entrepot.core.tables.store import find_table
     from entrepot.core.tables.tables import view_of
     from entrepot.faces.storage_v2.render_tables import table_json
@@ -49,12 +47,7 @@ def _created_table(services: Services, project_id: int, results: dict[str, Any])
 
 
 def _job_id(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
-        raise InvalidInput(f"invalid job id {value!r}; job ids are numbers")
-    job_id = parse_id(value)
-    if job_id is None:  # 0 or beyond the catalog's integer range: names no job
-        raise NotFound(f"job {value} not found", code="storage.jobs.notFound")
-    return job_id
+    return numeric_id(value, "job", "storage.jobs.notFound")
 
 
 @router.get("/jobs", summary="List the project's jobs, newest first")

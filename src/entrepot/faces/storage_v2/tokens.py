@@ -10,11 +10,9 @@ from starlette.responses import JSONResponse, Response
 from entrepot.core import auth
 from entrepot.core.auth import Principal, TokenSpec
 from entrepot.core.catalog import Token
-from entrepot.core.errors import InvalidInput, NotFound
-from entrepot.core.ids import parse_id
 from entrepot.core.projects import get_project
 from entrepot.faces.http import services_of
-from entrepot.faces.storage_v2.deps import PREFIX, caller
+from entrepot.faces.storage_v2.deps import PREFIX, caller, numeric_id
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import token_json
 from entrepot.services import Services
@@ -32,12 +30,7 @@ def _render(services: Services, row: Token, secret: str | None = None) -> dict[s
 
 
 def _token_id(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
-        raise InvalidInput(f"invalid token id {value!r}; token ids are numbers")
-    token_id = parse_id(value)
-    if token_id is None:  # 0 or beyond the catalog's integer range: names no token
-        raise NotFound(f"token {value} not found", code="storage.tokens.notFound")
-    return token_id
+    return numeric_id(value, "token", "storage.tokens.notFound")
 
 
 @router.get("/tokens/verify", summary="Verify the calling token")
