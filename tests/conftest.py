@@ -52,3 +52,23 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path) -> str | None:  # type
         return None
     cluster = request.getfixturevalue("postgres_cluster")
     return cluster.create_database(f"catalog_{next(_db_counter)}")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """moto's standalone S3 server on 127.0.0.1 (a subprocess), for tests against an S3 blob store.
+
+    ``s3_server.create_bucket()`` makes a fresh bucket, ``s3_server.store(bucket, prefix)`` an
+    S3BlobStore on it, ``s3_server.settings(bucket, prefix)`` the server settings that use it.
+    """
+    import importlib.util
+
+    from support.s3 import S3Server
+
+    if importlib.util.find_spec("moto") is None:
+        if os.environ.get("CI"):
+            pytest.fail("moto[server] (the test extra) is required for the S3 blob store tests")
+        pytest.skip("moto[server] is not installed: pip install -e '.[test]'")
+    server = S3Server(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()

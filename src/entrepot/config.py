@@ -43,7 +43,26 @@ class Settings(BaseSettings):
     )
     blob_url: str | None = Field(
         None,
-        description="Blob store: file:///path (default: <data dir>/blobs). s3:// comes with object spaces.",
+        description="Blob store: file:///path (default: <data dir>/blobs) or s3://bucket/prefix for an "
+        "S3-compatible service (AWS S3, MinIO, Ceph; see the blob_s3_* settings).",
+    )
+    blob_s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint of an s3:// blob store, e.g. http://minio:9000. Default: AWS S3 in blob_s3_region.",
+    )
+    blob_s3_region: str = Field("us-east-1", description="Region of an s3:// blob store (signs requests).")
+    blob_s3_access_key_id: str | None = Field(
+        None,
+        description="Access key id of an s3:// blob store. Default: boto3's credential chain "
+        "(AWS_ACCESS_KEY_ID, ~/.aws, instance role).",
+    )
+    blob_s3_secret_access_key: SecretStr | None = Field(
+        None, description="Secret access key for blob_s3_access_key_id."
+    )
+    blob_s3_addressing_style: Literal["path", "virtual", "auto"] = Field(
+        "path",
+        description="How the bucket is addressed: 'path' (endpoint/bucket/key; MinIO, Ceph) or 'virtual' "
+        "(bucket.endpoint/key; AWS), 'auto' lets boto3 choose.",
     )
     lake_catalog_url: str | None = Field(
         None,
@@ -148,6 +167,33 @@ class Settings(BaseSettings):
         description="Seconds between updates of a token's 'last used' time (limits catalog writes).",
     )
 
+    # --- object spaces ---------------------------------------------------------------------
+    presign_max_ttl: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="Longest lifetime, in seconds, of a presigned object URL (default 7 days, as S3).",
+    )
+    object_metadata_max_bytes: int = Field(
+        2048,
+        ge=0,
+        description="Largest total size of an object's user metadata (names and values, UTF-8 bytes).",
+    )
+    multipart_max_age_hours: float = Field(
+        168.0,
+        gt=0,
+        description="Incomplete multipart uploads older than this are aborted by the maintenance sweep.",
+    )
+    expired_space_grace_days: float = Field(
+        7.0,
+        ge=0,
+        description="Days an expired space stays readable (read-only) before the sweep removes it.",
+    )
+    maintenance_interval: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds between maintenance sweeps (expired spaces, stale multipart uploads).",
+    )
+
     # --- operations -----------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "text"] = Field(
@@ -161,14 +207,26 @@ class Settings(BaseSettings):
         None,
         description="Installation secret used to sign URLs. Default: generated once into <data dir>/secret.key.",
     )
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Former installation secrets still accepted when checking signed URLs (key rotation).",
+    )
 
     @field_validator("blob_url")
     @classmethod
     def _supported_blob_url(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("file://"):
-            raise ValueError(
-                "only file:// blob stores are supported in this version (s3:// comes with object spaces)"
-            )
+        if v is None:
+            return v
+        if v.startswith("s3://"):
+            from entrepot.core.blobs import parse_s3_url
+            from entrepot.core.errors import InvalidInput
+
+            try:
+                parse_s3_url(v)
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from exc
+        elif not v.startswith("file://"):
+            raise ValueError("a blob store URL is file:///path or s3://bucket/prefix")
         return v
 
     @field_validator("data_dir")
@@ -221,6 +279,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, list) and any(isinstance(v, SecretStr) for v in value):
+                value = ["********" for _ in value]
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, str) and "://" in value:

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("entrepot")
 
 # Core modules whose ``register_jobs(registry)`` adds the job kinds every worker runs.
-CORE_JOB_MODULES = ("entrepot.core.files", "entrepot.core.tables.jobs", "entrepot.core.tables.extract")
+CORE_JOB_MODULES = (
+    "entrepot.core.files",
+    "entrepot.core.tables.jobs",
+    "entrepot.core.tables.extract",
+    "entrepot.core.objects.jobs",
+)
 
 
 class Services:
@@ -71,7 +76,7 @@ class Services:
         """The blob store of this installation (``blob_url``)."""
         from entrepot.core.blobs import open_store
 
-        return open_store(self.settings.effective_blob_url)
+        return open_store(self.settings.effective_blob_url, self.settings)
 
     @cached_property
     def secret_key(self) -> bytes:
@@ -79,6 +84,12 @@ class Services:
         if self.settings.secret_key is not None:
             return self.settings.secret_key.get_secret_value().encode()
         return _load_or_create_secret(self.settings.data_dir / "secret.key")
+
+    @cached_property
+    def verification_keys(self) -> tuple[bytes, ...]:
+        """Keys a signed URL may be signed with: the current secret first, then former ones."""
+        former = tuple(k.get_secret_value().encode() for k in self.settings.previous_secret_keys)
+        return (self.secret_key, *former)
 
     def start_workers(self, count: int, *, name: str = "worker") -> WorkerPool:
         from entrepot.core.jobs.worker import WorkerPool

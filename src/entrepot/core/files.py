@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import os
 import re
-import tempfile
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +30,7 @@ from sqlalchemy import select
 
 from entrepot.core import signing
 from entrepot.core.auth import Principal
-from entrepot.core.blobs import CHUNK_SIZE, iter_chunks
+from entrepot.core.blobs import CHUNK_SIZE, iter_chunks, local_file
 from entrepot.core.catalog import File
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import InvalidInput, NotFound, NotSupported, PermissionDenied
@@ -284,7 +282,7 @@ def upload_signed(
     services: Services, file_id: int, expires: str | None, signature: str | None, chunks: Iterable[bytes]
 ) -> File:
     """Store a prepared file's bytes for a caller holding its signed upload URL."""
-    signing.verify(services.secret_key, UPLOAD, str(file_id), expires, signature)
+    signing.verify(services.verification_keys, UPLOAD, str(file_id), expires, signature)
     with services.catalog.session(readonly=True) as s:
         file = s.get(File, file_id)
     if file is None or file.deleted_at is not None:
@@ -564,23 +562,17 @@ def open_local(services: Services, project_id: int, file_id: int) -> Iterator[Pa
     """
     file = _project_file(services, project_id, file_id)
     _require_bytes(file)
-    local = services.blobs.path(file.blob_key)
-    if local is not None:
-        if not local.is_file():
-            raise InvalidInput(f"file {file_id} has not been uploaded yet", code="storage.files.notUploaded")
-        yield local
-        return
     tmp_dir = services.settings.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f"file-{file_id}-", suffix=f"-{file.name}", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in iter_chunks(services.blobs.open(file.blob_key)):
-                out.write(chunk)
-        yield Path(name)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
+    with contextlib.ExitStack() as stack:
+        try:
+            path = stack.enter_context(
+                local_file(services.blobs, file.blob_key, tmp_dir=tmp_dir, suffix=f"-{file.name}")
+            )
+        except NotFound as exc:
+            raise InvalidInput(
+                f"file {file_id} has not been uploaded yet", code="storage.files.notUploaded"
+            ) from exc
+        yield path
 
 
 def open_stream(
@@ -609,7 +601,7 @@ def open_download(services: Services, file_id: int, expires: str | None, signatu
     An export result (``columns`` set) is served as one uncompressed CSV with a quoted header row,
     gunzipped on the fly when stored compressed (reference §6.4); anything else as stored.
     """
-    signing.verify(services.secret_key, DOWNLOAD, str(file_id), expires, signature)
+    signing.verify(services.verification_keys, DOWNLOAD, str(file_id), expires, signature)
     with services.catalog.session(readonly=True) as s:
         file = s.get(File, file_id)
     if file is None or file.deleted_at is not None:

@@ -1,28 +1,43 @@
 """Blob stores: the bytes of files, keyed by validated ``/``-separated keys.
 
-One protocol, :class:`BlobStore`, and one implementation per backend: the local directory
-(:class:`~entrepot.core.blobs.local.LocalBlobStore`, ``file://``) now, S3 later. The protocol
-follows S3's vocabulary (keys, prefixes, delimiters, start-after cursors, exclusive-end ranges
-mapped to ``Range: bytes=start-(end-1)``) so that an S3 store is a thin adapter.
+One protocol, :class:`BlobStore`, and one implementation per backend, chosen by the blob store
+URL (:func:`open_store`): the local directory (:class:`~entrepot.core.blobs.local.LocalBlobStore`,
+``file://``, the default) and any S3-compatible service
+(:class:`~entrepot.core.blobs.s3.S3BlobStore`, ``s3://bucket/prefix``). The protocol follows S3's
+vocabulary (keys, prefixes, delimiters, start-after cursors, exclusive-end ranges mapped to
+``Range: bytes=start-(end-1)``) so that the S3 store is a thin adapter.
+
+Code that needs the bytes as a local file (DuckDB reading CSV or Parquet) uses
+:func:`local_file`, which hands out the blob's own file on a local store and a temporary copy
+otherwise.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
-from entrepot.core.errors import InvalidInput, NotSupported
+from entrepot.core.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from entrepot.config import Settings
 
 CHUNK_SIZE = 1024 * 1024  # every stream moves 1 MiB at a time
 MAX_KEY_BYTES = 1024
 TEMP_PREFIX = ".entrepot-tmp-"  # in-flight writes; never a valid key segment, never listed
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,10 @@ class BlobStore(Protocol):
     """Streaming byte storage. Every method validates its key with :func:`validate_key`."""
 
     def put(self, key: str, chunks: Iterable[bytes] | BinaryIO) -> BlobInfo:
-        """Store a blob atomically from chunks or a binary file; a failure leaves no blob behind."""
+        """Store a blob atomically from chunks or a binary file; a failure leaves no blob behind.
+
+        Memory stays bounded whatever the size. The result has ``md5`` and ``sha256`` of the bytes.
+        """
         ...
 
     def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
@@ -71,6 +89,27 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> bool:
         """Remove a blob; True if it existed."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every blob under ``prefix/``; returns how many were removed."""
+        ...
+
+    def copy(self, src_key: str, dst_key: str) -> BlobInfo:
+        """Copy a blob (replacing ``dst_key`` atomically); ``NotFound`` when ``src_key`` is missing.
+
+        Checksums in the result may be None (the copy need not read the bytes).
+        """
+        ...
+
+    def compose(self, dst_key: str, source_keys: builtins.list[str]) -> BlobInfo:
+        """Create ``dst_key`` atomically as the concatenation of the sources, in order.
+
+        Completes multipart uploads whose parts are stored as ordinary blobs; the sources are kept
+        (the caller deletes them). ``NotFound`` when a source is missing, ``InvalidInput`` for an
+        empty list. ``size`` is always right; ``md5`` and ``sha256`` are those of the whole on the
+        local store and may be None on S3 when the bytes were copied server-side.
+        """
         ...
 
     def list(
@@ -133,8 +172,41 @@ def iter_chunks(stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[byte
         stream.close()
 
 
-def open_store(url: str) -> BlobStore:
-    """Open the blob store named by ``url``: ``file:///path`` (s3:// comes with the S3 store)."""
+@contextlib.contextmanager
+def local_file(
+    store: BlobStore, key: str, *, tmp_dir: Path | None = None, suffix: str = ""
+) -> Iterator[Path]:
+    """The blob as a local file for as long as the block runs (DuckDB reads files by path).
+
+    A local store yields the blob's own file (read it, never change it); a remote one streams the
+    blob into a temp file in ``tmp_dir`` (ending in ``suffix``), removed when the block ends.
+    ``NotFound`` when the blob does not exist.
+    """
+    local = store.path(key)
+    if local is not None:
+        if not local.is_file():
+            raise NotFound(f"blob {key!r} does not exist", code="blobs.notFound")
+        yield local
+        return
+    if tmp_dir is not None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="blob-", suffix=suffix, dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out, store.open(key) as source:
+            shutil.copyfileobj(source, out, CHUNK_SIZE)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def open_store(url: str, settings: Settings | None = None) -> BlobStore:
+    """Open the blob store named by ``url``: ``file:///path`` or ``s3://bucket/prefix``.
+
+    An S3 store takes its endpoint, region, credentials and addressing style from ``settings``
+    (the ``blob_s3_*`` settings); without settings, boto3's defaults (AWS endpoint, the usual
+    ``AWS_*`` variables and credential files) apply.
+    """
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from entrepot.core.blobs.local import LocalBlobStore
@@ -143,8 +215,41 @@ def open_store(url: str) -> BlobStore:
             raise InvalidInput(f"file:// blob URL must name a local path, not host {parsed.netloc!r}")
         return LocalBlobStore(Path(unquote(parsed.path)))
     if parsed.scheme == "s3":
-        raise NotSupported("s3:// blob stores are not implemented yet (they come with the S3 store)")
-    raise InvalidInput(f"unsupported blob store URL {url!r}; use file:///path")
+        from entrepot.core.blobs.s3 import S3BlobStore
+
+        bucket, prefix = parse_s3_url(url)
+        if settings is None:
+            return S3BlobStore(bucket, prefix)
+        secret = settings.blob_s3_secret_access_key
+        return S3BlobStore(
+            bucket,
+            prefix,
+            endpoint_url=settings.blob_s3_endpoint_url,
+            region=settings.blob_s3_region,
+            access_key_id=settings.blob_s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
+            addressing_style=settings.blob_s3_addressing_style,
+        )
+    raise InvalidInput(f"unsupported blob store URL {url!r}; use file:///path or s3://bucket/prefix")
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` as ``("bucket", "some/prefix")``; the prefix may be empty."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3":
+        raise InvalidInput(f"{url!r} is not an s3:// URL")
+    bucket = parsed.netloc
+    if not _BUCKET_RE.fullmatch(bucket):
+        raise InvalidInput(
+            f"s3 blob URL {url!r} must name a bucket: s3://bucket or s3://bucket/prefix "
+            "(endpoint and credentials are separate settings)"
+        )
+    if parsed.query or parsed.fragment:
+        raise InvalidInput(f"s3 blob URL {url!r} may not have a query or fragment")
+    prefix = unquote(parsed.path).strip("/")
+    if prefix:
+        validate_key(prefix)
+    return bucket, prefix
 
 
 __all__ = [
@@ -153,7 +258,9 @@ __all__ = [
     "BlobPage",
     "BlobStore",
     "iter_chunks",
+    "local_file",
     "open_store",
+    "parse_s3_url",
     "validate_key",
     "validate_prefix",
 ]

@@ -6,9 +6,9 @@ reader sees either the old blob or the whole new one, and a failed write leaves 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
-import hashlib
 import io
 import os
 import shutil
@@ -26,7 +26,10 @@ from entrepot.core.blobs import (
     validate_key,
     validate_prefix,
 )
+from entrepot.core.blobs.digests import Digests
 from entrepot.core.errors import Conflict, InvalidInput, NotFound
+
+MAX_SEGMENT_BYTES = 255  # NAME_MAX of every common filesystem: one key segment is one file name
 
 
 class _RangeReader(io.RawIOBase):
@@ -68,7 +71,14 @@ class LocalBlobStore:
 
     # -- paths ----------------------------------------------------------------------------
     def _file(self, key: str) -> Path:
-        return self.root.joinpath(*validate_key(key).split("/"))
+        segments = validate_key(key).split("/")
+        if any(len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES for segment in segments):
+            raise InvalidInput(
+                f"blob key {key[:60]!r}... has a segment longer than the {MAX_SEGMENT_BYTES} bytes a "
+                "file name may have on the local blob store",
+                code="blobs.invalidKey",
+            )
+        return self.root.joinpath(*segments)
 
     def path(self, key: str) -> Path | None:
         """The local file of ``key`` (whether or not it exists yet)."""
@@ -89,27 +99,26 @@ class LocalBlobStore:
         target = self._file(key)
         self._prepare_dir(target, key)
         tmp = target.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
-        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-        size = 0
+        digests = Digests()
         source: Iterable[bytes] = _read_chunks(chunks) if hasattr(chunks, "read") else chunks  # type: ignore[arg-type]
         try:
             with open(tmp, "xb") as out:
                 for chunk in source:
                     if not chunk:
                         continue
+                    digests.update(chunk)  # hashed on pool threads while this thread writes
                     out.write(chunk)
-                    md5.update(chunk)
-                    sha.update(chunk)
-                    size += len(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            digests.wait()
             os.replace(tmp, target)
         except BaseException:
+            digests.wait()
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
         _fsync_dir(target.parent)
-        return BlobInfo(key, size, md5.hexdigest(), sha.hexdigest(), _mtime(target))
+        return BlobInfo(key, digests.size, digests.md5, digests.sha256, _mtime(target))
 
     def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
         path = Path(path)
@@ -120,13 +129,10 @@ class LocalBlobStore:
                 return self.put(key, f)
         target = self._file(key)
         self._prepare_dir(target, key)
-        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-        size = 0
+        digests = Digests()
         with open(path, "rb") as f:
             while chunk := f.read(CHUNK_SIZE):
-                md5.update(chunk)
-                sha.update(chunk)
-                size += len(chunk)
+                digests.update(chunk)
             os.fsync(f.fileno())
         try:
             os.replace(path, target)
@@ -137,7 +143,62 @@ class LocalBlobStore:
             path.unlink(missing_ok=True)
             return info
         _fsync_dir(target.parent)
-        return BlobInfo(key, size, md5.hexdigest(), sha.hexdigest(), _mtime(target))
+        return BlobInfo(key, digests.size, digests.md5, digests.sha256, _mtime(target))
+
+    def copy(self, src_key: str, dst_key: str) -> BlobInfo:
+        """Copy a blob: a hard link when possible (blobs are never changed in place, a put
+        replaces the file by rename), else a streamed copy; either way renamed into place."""
+        source = self._existing(src_key)
+        target = self._file(dst_key)
+        if source == target:
+            return self._info(dst_key, target)
+        self._prepare_dir(target, dst_key)
+        tmp = target.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            os.link(source, tmp)
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {src_key!r} does not exist", code="blobs.notFound") from exc
+        except OSError:  # another filesystem, or one without hard links: copy the bytes
+            with open(source, "rb") as f:
+                return self.put(dst_key, f)
+        try:
+            os.replace(tmp, target)
+        finally:
+            # rename() of two links to one file does nothing and leaves tmp: remove it
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        _fsync_dir(target.parent)
+        return self._info(dst_key, target)
+
+    def compose(self, dst_key: str, source_keys: builtins.list[str]) -> BlobInfo:
+        """Concatenate the sources into a temp file (hashing as it goes), fsync, rename."""
+        if not source_keys:
+            raise InvalidInput("compose needs at least one source blob", code="blobs.noSources")
+        sources = [self._existing(key) for key in source_keys]
+        target = self._file(dst_key)
+        self._prepare_dir(target, dst_key)
+
+        def chunks() -> Iterator[bytes]:
+            for key, path in zip(source_keys, sources, strict=True):
+                try:
+                    f = open(path, "rb")  # noqa: SIM115 - closed below
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+                    raise NotFound(f"blob {key!r} does not exist", code="blobs.notFound") from exc
+                with f:
+                    yield from _read_chunks(f)
+
+        return self.put(dst_key, chunks())
+
+    def _existing(self, key: str) -> Path:
+        path = self._file(key)
+        if not path.is_file():
+            raise NotFound(f"blob {key!r} does not exist", code="blobs.notFound")
+        return path
+
+    @staticmethod
+    def _info(key: str, path: Path) -> BlobInfo:
+        st = path.stat()
+        return BlobInfo(key, st.st_size, None, None, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def delete(self, key: str) -> bool:
         target = self._file(key)
