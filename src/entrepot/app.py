@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from entrepot import __version__
 from entrepot.config import Settings
-from entrepot.faces import ops, storage_v2
+from entrepot.faces import ops, spaces, storage_v2
 from entrepot.faces.errors import install_error_handlers, register_face
 from entrepot.faces.storage_v2.render import render_error as keboola_error
 from entrepot.logs import request_id_var
@@ -98,6 +98,10 @@ def create_app(
                 "name": storage_v2.TAG,
                 "description": "Keboola Storage API v2 compatible tables, files and jobs.",
             },
+            {
+                "name": spaces.TAG,
+                "description": "Object storage spaces (DCSS): objects, presigned URLs, multipart uploads.",
+            },
             {"name": ops.TAG, "description": "Health, readiness and metrics."},
         ],
     )
@@ -106,5 +110,6 @@ def create_app(
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(storage_v2.router())
+    app.include_router(spaces.router())
     app.add_middleware(RequestContext)
     return app

@@ -87,10 +87,15 @@ class Principal:
         _require_level(self.bucket_access(bucket_id), access, f"bucket {bucket_id}")
 
     def space_access(self, space: str) -> Access | None:
-        if self.is_master:
+        if self.is_master or self.can_manage_spaces:
             return "write"
         level = self.space_permissions.get(space)
         return level if level in ACCESS_LEVELS else None  # type: ignore[return-value]
+
+    def require_manage_spaces(self) -> None:
+        self.require_authenticated()
+        if not (self.is_master or self.can_manage_spaces):
+            raise PermissionDenied("this token may not create or delete spaces (needs canManageSpaces)")
 
     def require_space(self, space: str, access: Access) -> None:
         self.require_authenticated()

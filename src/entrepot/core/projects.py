@@ -1,4 +1,4 @@
-"""Projects: the tenants. Creating one also creates its first master token."""
+"""Projects: the tenants. Creating one also creates its first master token and its default spaces."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from entrepot.core.auth import IssuedToken, TokenSpec, create_token
 from entrepot.core.catalog import Catalog, Project
 from entrepot.core.errors import AlreadyExists, InvalidInput, NotFound
+from entrepot.core.objects.spaces import add_default_spaces
 
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 
@@ -39,6 +40,8 @@ def create_project(catalog: Catalog, name: str, description: str = "") -> NewPro
                 raise AlreadyExists(f"project {name!r} already exists", code="projects.alreadyExists")
             project = Project(name=name, description=description)
             s.add(project)
+            s.flush()
+            add_default_spaces(s, project.id)
     except IntegrityError as exc:  # a concurrent creator won the race
         raise AlreadyExists(f"project {name!r} already exists", code="projects.alreadyExists") from exc
     master = create_token(

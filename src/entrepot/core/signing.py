@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from entrepot.core.errors import PermissionDenied
@@ -30,7 +31,7 @@ def sign(secret: bytes, purpose: str, subject: str, expires_at: int) -> str:
 
 
 def verify(
-    secret: bytes,
+    secret: bytes | Sequence[bytes],
     purpose: str,
     subject: str,
     expires: int | str | None,
@@ -40,8 +41,10 @@ def verify(
 ) -> None:
     """Check a signed URL's ``expires`` and ``signature``; raise ``PermissionDenied`` if it is not valid.
 
-    The comparison is constant-time. The signature is checked before the expiry, so a tampered
-    ``expires`` is reported as an invalid signature, not as an expired link.
+    ``secret`` may be several keys (current first, then former ones during a rotation); the
+    signature must match one of them. The comparison is constant-time. The signature is checked
+    before the expiry, so a tampered ``expires`` is reported as an invalid signature, not as an
+    expired link.
     """
     if expires is None or signature is None or str(expires) == "" or signature == "":
         raise PermissionDenied(
@@ -54,8 +57,13 @@ def verify(
         raise PermissionDenied(
             "the 'expires' parameter of this URL is not a number", code="signature.invalid"
         ) from exc
-    expected = sign(secret, purpose, subject, expires_at)
-    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", errors="replace")):
+    keys = (secret,) if isinstance(secret, bytes) else tuple(secret)
+    presented = signature.encode("utf-8", errors="replace")
+    matches = [
+        hmac.compare_digest(sign(key, purpose, subject, expires_at).encode("ascii"), presented)
+        for key in keys
+    ]
+    if not any(matches):
         raise PermissionDenied(
             "the signature of this URL is not valid; ask the API for a fresh URL", code="signature.invalid"
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from entrepot.core import errors as E
@@ -72,7 +73,14 @@ _HTTP_CODES = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(E.EntrepotError)
     async def _domain(request: Request, exc: E.EntrepotError) -> Response:
-        problem = Problem(exc.status, exc.code, exc.message, _exception_id(), error=exc)
+        problem = Problem(
+            exc.status,
+            exc.code,
+            exc.message,
+            _exception_id(),
+            error=exc,
+            headers=getattr(exc, "headers", None),
+        )
         if exc.status >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.status, exc.message)
         return render(request, problem)
@@ -87,6 +95,15 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"method {request.method} is not allowed on {request.url.path}"
         problem = Problem(
             exc.status_code, code, message, _exception_id(), headers=getattr(exc, "headers", None)
+        )
+        return render(request, problem)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _disconnect(request: Request, exc: ClientDisconnect) -> Response:
+        # the client went away mid-body: whatever it was sending was not stored; nobody reads this
+        log.info("%s %s: client disconnected before the body was complete", request.method, request.url.path)
+        problem = Problem(
+            400, "request.incomplete", "the request body ended early; nothing was stored", _exception_id()
         )
         return render(request, problem)
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import anyio
+import anyio.from_thread
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from entrepot.core.auth import Principal, authenticate
+from entrepot.core.blobs import CHUNK_SIZE
 from entrepot.core.errors import PayloadTooLarge, Unauthenticated
 from entrepot.logs import project_var, token_var
 from entrepot.services import Services
@@ -70,3 +78,71 @@ def _too_large(limit: int) -> str:
         f"the request body is larger than the limit of {limit} bytes (setting max_request_body); "
         "upload large data as a file instead"
     )
+
+
+def content_disposition(filename: str, kind: str = "attachment") -> str:
+    """A Content-Disposition value that carries any file name (RFC 6266 / 5987)."""
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"{kind}; filename*=utf-8''{quoted}"
+    return f'{kind}; filename="{filename}"'
+
+
+def body_chunks(request: Request, *, prefetch: int = 8) -> Iterator[bytes]:
+    """The request body as a sync iterator of ~1 MiB chunks, for the worker thread that stores it.
+
+    A task on the event loop keeps reading the body (up to ``prefetch`` chunks ahead) while
+    the worker thread writes and hashes the previous chunks, so receiving and storing overlap.
+    A client that disconnects surfaces as ``ClientDisconnect`` in the consumer; a consumer that
+    stops early cancels the reader.
+    """
+    send, receive = anyio.create_memory_object_stream[bytes | BaseException](max_buffer_size=prefetch)
+
+    async def pump() -> None:
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for part in request.stream():
+                if not part:
+                    continue
+                parts.append(part)
+                size += len(part)
+                # gather ~1 MiB per hop: the server hands over ~64 KiB pieces, and each trip
+                # between the event loop and the thread costs more than copying them
+                if size >= CHUNK_SIZE:
+                    await send.send(b"".join(parts))
+                    parts, size = [], 0
+            if parts:
+                await send.send(b"".join(parts))
+        except Exception as exc:  # e.g. ClientDisconnect: hand it to the consumer
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await send.send(exc)
+        finally:
+            send.close()
+
+    async def start() -> tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]:
+        loop = asyncio.get_running_loop()
+        return loop, loop.create_task(pump())
+
+    async def next_item() -> bytes | BaseException | None:
+        try:
+            return await receive.receive()
+        except anyio.EndOfStream:
+            return None
+
+    def stop() -> None:  # on the event loop; scheduled from whichever thread closes the generator
+        receive.close()
+        task.cancel()
+
+    loop, task = anyio.from_thread.run(start)
+    try:
+        while True:
+            item = anyio.from_thread.run(next_item)
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing left to stop
+            loop.call_soon_threadsafe(stop)

@@ -223,3 +223,82 @@ class TableMetadata(Base):
     __table_args__ = (
         UniqueConstraint("table_id", "column_name", "provider", "key", name="uq_table_metadata_entry"),
     )
+
+
+# Object keys sort by their bytes on every backend (S3 order): SQLite's default BINARY collation
+# does that for UTF-8 text; PostgreSQL needs the "C" collation.
+ObjectKey = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+
+
+class Space(Base):
+    """A storage space of a project (DCSS): a flat namespace of objects.
+
+    Every project has ``public`` (anonymous read) and ``private``. A space with ``expires_at``
+    turns read-only at that time and is removed by the maintenance sweep a grace period later.
+    """
+
+    __tablename__ = "spaces"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_spaces_project_name"),)
+
+
+class StoredObject(Base):
+    """One object of a space. Its bytes are an immutable blob; a new version gets a new blob."""
+
+    __tablename__ = "objects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False)
+    key: Mapped[str] = mapped_column(ObjectKey, nullable=False)
+    blob_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    etag: Mapped[str] = mapped_column(String(64), nullable=False)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_metadata: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    modified_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    # the unique index is also the listing index: (space, key) range scans in byte order
+    __table_args__ = (UniqueConstraint("space_id", "key", name="uq_objects_space_key"),)
+
+
+class MultipartUpload(Base):
+    """A multipart upload in progress; its parts are blobs, invisible until it completes."""
+
+    __tablename__ = "multipart_uploads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False)
+    key: Mapped[str] = mapped_column(ObjectKey, nullable=False)
+    content_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_metadata: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_multipart_uploads_space_key", "space_id", "key"),
+        Index("ix_multipart_uploads_created_at", "created_at"),
+    )
+
+
+class MultipartPart(Base):
+    """One uploaded part of a multipart upload (re-uploading a number replaces it)."""
+
+    __tablename__ = "multipart_parts"
+
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("multipart_uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blob_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    etag: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)

@@ -84,6 +84,7 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._periodic: dict[str, Callable[[Services], Any]] = {}
 
     def register(self, kind: str, handler: Handler) -> None:
         if kind in self._handlers:
@@ -95,6 +96,18 @@ class JobRegistry:
 
     def kinds(self) -> list[str]:
         return sorted(self._handlers)
+
+    def register_periodic(self, name: str, task: Callable[[Services], Any]) -> None:
+        """A maintenance task every worker pool runs each ``maintenance_interval`` seconds.
+
+        Tasks must be idempotent: with several worker processes, each runs them.
+        """
+        if name in self._periodic:
+            raise ValueError(f"a periodic task {name!r} is already registered")
+        self._periodic[name] = task
+
+    def periodic(self) -> dict[str, Callable[[Services], Any]]:
+        return dict(self._periodic)
 
 
 # -- built-in diagnostic kinds ---------------------------------------------------------------

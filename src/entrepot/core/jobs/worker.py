@@ -55,6 +55,10 @@ class WorkerPool:
             )
             t.start()
             self._threads.append(t)
+        if self.registry.periodic():
+            sweeper = threading.Thread(target=self._maintenance, name="entrepot-maintenance", daemon=True)
+            sweeper.start()
+            self._threads.append(sweeper)
         hb = threading.Thread(target=self._heartbeats, name="entrepot-heartbeat", daemon=True)
         hb.start()
         self._threads.append(hb)
@@ -141,6 +145,19 @@ class WorkerPool:
                 JOB_DURATION.labels(job.kind, status).observe(time.monotonic() - started)
                 JOBS_FINISHED.labels(job.kind, status).inc()
                 log.info("job %s (%s) %s in %.3fs", job.id, job.kind, status, time.monotonic() - started)
+
+    # -- maintenance -----------------------------------------------------------------------
+    def _maintenance(self) -> None:
+        """Run the registered periodic tasks every ``maintenance_interval`` seconds."""
+        interval = self.services.settings.maintenance_interval
+        while not self.stopping.wait(interval):
+            for name, task in self.registry.periodic().items():
+                if self.stopping.is_set():
+                    return
+                try:
+                    task(self.services)
+                except Exception:  # a failing sweep must not stop the next one
+                    log.exception("maintenance task %s failed", name)
 
     # -- leases and cancellation -----------------------------------------------------------
     def _heartbeats(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import anyio.from_thread
@@ -27,7 +26,7 @@ from entrepot.core.blobs import CHUNK_SIZE
 from entrepot.core.catalog import File, Token
 from entrepot.core.errors import InvalidInput, NotFound
 from entrepot.core.ids import parse_id
-from entrepot.faces.http import services_of
+from entrepot.faces.http import body_chunks, content_disposition, services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.jobs import render_job
 from entrepot.faces.storage_v2.params import Params, keboola_params
@@ -206,7 +205,7 @@ async def upload(file_id: str, request: Request) -> JSONResponse:
     services = services_of(request)
     fid = _file_id(file_id)
     query = request.query_params
-    chunks: Iterator[bytes] = _body_chunks(request)
+    chunks: Iterator[bytes] = body_chunks(request)
     media, options = parse_options_header(request.headers.get("content-type", ""))
     if media == b"multipart/form-data":
         boundary = options.get(b"boundary")
@@ -248,44 +247,11 @@ def download(file_id: str, request: Request) -> Response:
     return StreamingResponse(
         found.chunks,
         media_type=found.media_type,
-        headers={"Content-Disposition": _attachment(found.filename)},
+        headers={"Content-Disposition": content_disposition(found.filename)},
     )
 
 
 # -- streaming helpers --------------------------------------------------------------------------
-
-
-def _attachment(filename: str) -> str:
-    quoted = quote(filename)
-    if quoted != filename:
-        return f"attachment; filename*=utf-8''{quoted}"
-    return f'attachment; filename="{filename}"'
-
-
-def _body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as a sync iterator, for the worker thread that writes the blob."""
-    stream = request.stream().__aiter__()
-
-    async def next_chunk() -> bytes | None:
-        # gather ~1 MiB per hop: the server hands over ~64 KiB pieces, and each trip to the
-        # event loop costs more than copying them
-        parts: list[bytes] = []
-        size = 0
-        while size < CHUNK_SIZE:
-            try:
-                part = await stream.__anext__()
-            except StopAsyncIteration:
-                break
-            parts.append(part)
-            size += len(part)
-        return b"".join(parts) if parts else None
-
-    while True:
-        chunk = anyio.from_thread.run(next_chunk)
-        if chunk is None:
-            return
-        if chunk:
-            yield chunk
 
 
 def multipart_field(chunks: Iterable[bytes], boundary: bytes, field: str) -> Iterator[bytes]:

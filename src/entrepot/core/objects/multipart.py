@@ -1,0 +1,320 @@
+"""Multipart uploads: a large object sent as numbered parts, in parallel and resumable.
+
+``create`` returns an upload id; each ``put_part`` streams one part into its own blob (sending
+a number again replaces that part); ``list`` tells a resuming client which parts already
+arrived (with their MD5s); ``complete`` joins the chosen parts into one new object blob and
+makes it visible in one transaction; ``abort`` drops everything. Parts are never visible as
+objects, and uploads nobody completes are aborted by the maintenance sweep after
+``multipart_max_age_hours``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from sqlalchemy import delete, select
+
+from entrepot.core.catalog import MultipartPart, MultipartUpload
+from entrepot.core.clock import utcnow
+from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.objects.objects import (
+    ObjectInfo,
+    commit_object,
+    content_type_for,
+    new_blob_key,
+    validate_metadata,
+    validate_object_key,
+)
+from entrepot.core.objects.spaces import SpaceInfo
+
+if TYPE_CHECKING:
+    from entrepot.services import Services
+
+MAX_PARTS = 10_000
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    part_number: int
+    size: int
+    etag: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    id: str
+    space: str
+    key: str
+    content_type: str
+    metadata: dict[str, str]
+    created_at: datetime
+    parts: list[PartInfo] = field(default_factory=list)
+
+
+def _upload_info(
+    space: SpaceInfo, row: MultipartUpload, parts: list[MultipartPart] | None = None
+) -> UploadInfo:
+    return UploadInfo(
+        id=row.id,
+        space=space.name,
+        key=row.key,
+        content_type=row.content_type,
+        metadata=dict(row.user_metadata or {}),
+        created_at=row.created_at,
+        parts=[PartInfo(p.part_number, p.size, p.etag, p.created_at) for p in (parts or [])],
+    )
+
+
+def _parts_prefix(space_id: int, upload_id: str) -> str:
+    return f"spaces/{space_id}/uploads/{upload_id}"
+
+
+def create_upload(
+    services: Services,
+    space: SpaceInfo,
+    key: str,
+    *,
+    content_type: str | None = None,
+    metadata: dict[str, str] | None = None,
+    token_id: int | None = None,
+) -> UploadInfo:
+    validate_object_key(key)
+    row = MultipartUpload(
+        id=secrets.token_hex(16),
+        space_id=space.id,
+        key=key,
+        content_type=content_type_for(key, content_type),
+        user_metadata=validate_metadata(metadata, services.settings.object_metadata_max_bytes),
+        token_id=token_id,
+        created_at=utcnow(),
+    )
+    with services.catalog.session() as s:
+        s.add(row)
+        s.flush()
+        return _upload_info(space, row)
+
+
+def _get_upload(s: Any, space: SpaceInfo, upload_id: str, *, lock: bool = False) -> MultipartUpload:
+    q = select(MultipartUpload).where(MultipartUpload.id == upload_id, MultipartUpload.space_id == space.id)
+    row = s.scalar(q.with_for_update() if lock else q)
+    if row is None:
+        raise NotFound(
+            f"multipart upload {upload_id!r} does not exist in space {space.name!r} "
+            "(it was completed, aborted or expired)",
+            code="uploads.notFound",
+        )
+    return row
+
+
+def get_upload(services: Services, space: SpaceInfo, upload_id: str) -> UploadInfo:
+    """An upload with the parts received so far (number order)."""
+    _check_id(upload_id)
+    with services.catalog.session(readonly=True) as s:
+        row = _get_upload(s, space, upload_id)
+        parts = list(
+            s.scalars(
+                select(MultipartPart)
+                .where(MultipartPart.upload_id == upload_id)
+                .order_by(MultipartPart.part_number)
+            )
+        )
+        return _upload_info(space, row, parts)
+
+
+def list_uploads(services: Services, space: SpaceInfo, *, key: str | None = None) -> list[UploadInfo]:
+    """Uploads in progress in a space (optionally for one key), oldest first."""
+    q = select(MultipartUpload).where(MultipartUpload.space_id == space.id)
+    if key is not None:
+        validate_object_key(key)
+        q = q.where(MultipartUpload.key == key)
+    with services.catalog.session(readonly=True) as s:
+        return [
+            _upload_info(space, row) for row in s.scalars(q.order_by(MultipartUpload.created_at).limit(1000))
+        ]
+
+
+def put_part(
+    services: Services,
+    space: SpaceInfo,
+    upload_id: str,
+    part_number: int,
+    body: Iterable[bytes] | BinaryIO,
+    *,
+    content_md5: str | None = None,
+) -> PartInfo:
+    """Store one part (1-10000); a part sent again replaces the earlier one."""
+    _check_id(upload_id)
+    if not 1 <= part_number <= MAX_PARTS:
+        raise InvalidInput(
+            f"part numbers run from 1 to {MAX_PARTS}, not {part_number}", code="uploads.badPart"
+        )
+    with services.catalog.session(readonly=True) as s:
+        _get_upload(s, space, upload_id)
+    blob_key = f"{_parts_prefix(space.id, upload_id)}/{part_number:05d}-{uuid.uuid4().hex[:12]}"
+    blob = services.blobs.put(blob_key, body)
+    old: str | None = None
+    try:
+        if content_md5 is not None and blob.md5 != content_md5:
+            raise InvalidInput(
+                f"the part's MD5 is {blob.md5}, not the Content-MD5 sent ({content_md5}); the part was not stored",
+                code="objects.badDigest",
+            )
+        now = utcnow()
+        with services.catalog.session() as s:
+            _get_upload(s, space, upload_id, lock=True)
+            row = s.get(MultipartPart, (upload_id, part_number))
+            if row is None:
+                row = MultipartPart(upload_id=upload_id, part_number=part_number)
+                s.add(row)
+            else:
+                old = row.blob_key
+            row.blob_key = blob_key
+            row.size = blob.size
+            row.etag = blob.md5 or ""
+            row.created_at = now
+    except BaseException:
+        services.blobs.delete(blob_key)
+        raise
+    if old:
+        services.blobs.delete(old)
+    return PartInfo(part_number, blob.size, blob.md5 or "", now)
+
+
+def complete_upload(
+    services: Services, space: SpaceInfo, upload_id: str, parts: list[tuple[int, str]] | None = None
+) -> ObjectInfo:
+    """Join the listed parts (number, ETag) in order into the object; ``None`` takes every part received.
+
+    The object's ETag is S3's multipart form: MD5 of the parts' binary MD5s, ``-<count>``.
+    """
+    _check_id(upload_id)
+    with services.catalog.session(readonly=True) as s:
+        upload = _get_upload(s, space, upload_id)
+        stored = {
+            p.part_number: p
+            for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
+        }
+        key, content_type, metadata = upload.key, upload.content_type, dict(upload.user_metadata or {})
+    if parts is None:
+        chosen = [stored[n] for n in sorted(stored)]
+    else:
+        chosen = []
+        previous = 0
+        for number, etag in parts:
+            if number <= previous:
+                raise InvalidInput(
+                    "list the parts in ascending order of part number, each once", code="uploads.badOrder"
+                )
+            previous = number
+            part = stored.get(number)
+            if part is None:
+                raise InvalidInput(f"part {number} was never uploaded", code="uploads.badPart")
+            if etag and etag.strip('"') != part.etag:
+                raise InvalidInput(
+                    f"part {number} has ETag {part.etag}, not {etag.strip(chr(34))}; upload it again",
+                    code="uploads.badPart",
+                )
+            chosen.append(part)
+    if not chosen:
+        raise InvalidInput(
+            "a multipart upload needs at least one part before it can complete", code="uploads.empty"
+        )
+    combined = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen), usedforsecurity=False)
+    etag = f"{combined.hexdigest()}-{len(chosen)}"
+    blob_key = new_blob_key(space)
+    blob = services.blobs.compose(blob_key, [p.blob_key for p in chosen])
+    # claim the upload: whoever deletes its row completes it; a concurrent completer gets 404
+    with services.catalog.session() as s:
+        removed = s.execute(delete(MultipartUpload).where(MultipartUpload.id == upload_id)).rowcount
+    if not removed:
+        services.blobs.delete(blob_key)
+        raise NotFound(
+            f"multipart upload {upload_id!r} was completed or aborted meanwhile", code="uploads.notFound"
+        )
+    try:
+        return commit_object(
+            services,
+            space,
+            key,
+            blob_key=blob_key,
+            size=blob.size,
+            etag=etag,
+            sha256=blob.sha256,
+            content_type=content_type,
+            metadata=metadata,
+        )
+    finally:
+        _drop_part_blobs(services, space.id, upload_id, [p.blob_key for p in stored.values()])
+
+
+def abort_upload(services: Services, space: SpaceInfo, upload_id: str) -> None:
+    _check_id(upload_id)
+    with services.catalog.session() as s:
+        row = _get_upload(s, space, upload_id, lock=True)
+        blobs = [
+            p.blob_key for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
+        ]
+        s.delete(row)
+    _drop_part_blobs(services, space.id, upload_id, blobs)
+
+
+def abort_stale_uploads(services: Services, max_age: timedelta) -> int:
+    """Abort uploads created more than ``max_age`` ago; returns how many."""
+    cutoff = utcnow() - max_age
+    with services.catalog.session(readonly=True) as s:
+        stale = list(
+            s.execute(
+                select(MultipartUpload.id, MultipartUpload.space_id).where(
+                    MultipartUpload.created_at < cutoff
+                )
+            )
+        )
+    count = 0
+    for upload_id, space_id in stale:
+        with services.catalog.session() as s:
+            blobs = [
+                p.blob_key
+                for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
+            ]
+            removed = s.execute(delete(MultipartUpload).where(MultipartUpload.id == upload_id)).rowcount
+        if removed:
+            _drop_part_blobs(services, space_id, upload_id, blobs)
+            count += 1
+    return count
+
+
+def _drop_part_blobs(services: Services, space_id: int, upload_id: str, blob_keys: list[str]) -> None:
+    for key in blob_keys:
+        services.blobs.delete(key)
+    # parts replaced by a concurrent put_part may not be in the list: clear the folder too
+    services.blobs.delete_prefix(_parts_prefix(space_id, upload_id))
+
+
+def _check_id(upload_id: str) -> None:
+    if not (
+        isinstance(upload_id, str)
+        and len(upload_id) == 32
+        and all(c in "0123456789abcdef" for c in upload_id)
+    ):
+        raise NotFound(f"multipart upload {upload_id!r} does not exist", code="uploads.notFound")
+
+
+__all__ = [
+    "MAX_PARTS",
+    "PartInfo",
+    "UploadInfo",
+    "abort_stale_uploads",
+    "abort_upload",
+    "complete_upload",
+    "create_upload",
+    "get_upload",
+    "list_uploads",
+    "put_part",
+]

@@ -1,0 +1,513 @@
+"""Objects of a space: streaming put, ranged get, head, delete, copy and cursor listings.
+
+An object is a catalog row (key, size, ETag, SHA-256, content type, user metadata) pointing at
+an immutable blob ``spaces/<space id>/objects/<random>``. A put streams the body into a new
+blob, checks the optional digests, then swaps the row in one transaction and removes the old
+blob: a failed, truncated or mismatched upload leaves the previous version exactly as it was.
+
+Listings walk the unique ``(space_id, key)`` index in byte order. A page costs one index seek
+per returned entry (a common prefix is skipped with a single seek past it), so it takes the
+same time at any depth and any offset; the cursor is the last key (or prefix) returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import mimetypes
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from entrepot.core.catalog import StoredObject
+from entrepot.core.clock import utcnow
+from entrepot.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from entrepot.core.objects.spaces import SpaceInfo
+
+if TYPE_CHECKING:
+    from entrepot.services import Services
+
+MAX_KEY_BYTES = 1024
+MAX_LIST_LIMIT = 1000
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_META_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}\Z")
+_META_VALUE_RE = re.compile(r"^[\x20-\x7e]*\Z")
+_CONTENT_TYPE_RE = re.compile(r"^[\x20-\x7e]{1,255}\Z")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object's catalog entry."""
+
+    space: str
+    key: str
+    size: int
+    etag: str
+    content_type: str
+    modified_at: datetime
+    sha256: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    blob_key: str = field(default="", repr=False)
+
+    @property
+    def name(self) -> str:
+        """The last segment of the key (a download's default file name)."""
+        return self.key.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    objects: list[ObjectInfo]
+    prefixes: list[str]
+    next_cursor: str | None
+
+
+# -- validation ---------------------------------------------------------------------------------
+def validate_object_key(key: str) -> str:
+    """Check an object key and return it; ``InvalidInput`` says what is wrong.
+
+    Keys are ``/``-separated paths: no leading ``/``, no empty, ``.`` or ``..`` segment, no
+    backslash or control character, at most 1024 bytes of UTF-8.
+    """
+    if not isinstance(key, str) or key == "":
+        raise InvalidInput("an object key must be a non-empty string", code="objects.invalidKey")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("the object key is not valid UTF-8", code="objects.invalidKey") from exc
+    if size > MAX_KEY_BYTES:
+        raise InvalidInput(
+            f"the object key is {size} bytes long; at most {MAX_KEY_BYTES} are allowed",
+            code="objects.invalidKey",
+        )
+    if _CONTROL_RE.search(key):
+        raise InvalidInput("the object key contains a control character", code="objects.invalidKey")
+    if "\\" in key:
+        raise InvalidInput(f"the object key {key!r} contains a backslash; use '/'", code="objects.invalidKey")
+    if key.startswith("/"):
+        raise InvalidInput(f"the object key {key!r} must not start with '/'", code="objects.invalidKey")
+    for segment in key.split("/"):
+        if segment == "":
+            raise InvalidInput(
+                f"the object key {key!r} has an empty segment ('//' or a trailing '/')",
+                code="objects.invalidKey",
+            )
+        if segment in (".", ".."):
+            raise InvalidInput(
+                f"the object key {key!r} may not contain '.' or '..' segments", code="objects.invalidKey"
+            )
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix: any leading part of a valid key (possibly ending with '/'), or empty."""
+    if prefix == "":
+        return prefix
+    check = prefix[:-1] if prefix.endswith("/") else prefix
+    if check == "":
+        raise InvalidInput(
+            "a listing prefix may not be '/' alone; use an empty prefix", code="objects.invalidKey"
+        )
+    validate_object_key(check)
+    return prefix
+
+
+def validate_metadata(metadata: dict[str, str] | None, max_bytes: int) -> dict[str, str]:
+    """Normalise user metadata: lowercase names of letters, digits, '-' and '_'; printable ASCII values."""
+    out: dict[str, str] = {}
+    total = 0
+    for name, value in (metadata or {}).items():
+        lname = str(name).lower()
+        if not _META_NAME_RE.match(lname):
+            raise InvalidInput(
+                f"invalid metadata name {name!r}: use letters, digits, '-' and '_' (at most 128)",
+                code="objects.invalidMetadata",
+            )
+        if not isinstance(value, str) or not _META_VALUE_RE.match(value):
+            raise InvalidInput(
+                f"metadata {name!r} must be printable ASCII text (encode other text, e.g. as URL-escaped)",
+                code="objects.invalidMetadata",
+            )
+        out[lname] = value
+        total += len(lname) + len(value)
+    if total > max_bytes:
+        raise PayloadTooLarge(
+            f"user metadata is {total} bytes; at most {max_bytes} are allowed (setting object_metadata_max_bytes)",
+            code="objects.metadataTooLarge",
+        )
+    return out
+
+
+def content_type_for(key: str, given: str | None) -> str:
+    """The given content type (checked), else a guess from the key's extension."""
+    if given:
+        if not _CONTENT_TYPE_RE.match(given):
+            raise InvalidInput("Content-Type must be printable ASCII of at most 255 characters")
+        return given
+    guessed, _ = mimetypes.guess_type(key, strict=False)
+    return guessed or DEFAULT_CONTENT_TYPE
+
+
+def decode_content_md5(value: str | None) -> str | None:
+    """``Content-MD5`` (base64 of the 16-byte digest, as HTTP and S3 send it) as hex."""
+    if value is None or value == "":
+        return None
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(
+            "Content-MD5 must be the base64 of the body's 16-byte MD5", code="objects.badDigest"
+        ) from exc
+    if len(raw) != 16:
+        raise InvalidInput(
+            "Content-MD5 must be the base64 of the body's 16-byte MD5", code="objects.badDigest"
+        )
+    return raw.hex()
+
+
+def check_sha256_hex(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    value = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise InvalidInput("the SHA-256 checksum must be 64 hex digits", code="objects.badDigest")
+    return value
+
+
+# -- rows ----------------------------------------------------------------------------------------
+def _info(space: SpaceInfo, row: StoredObject) -> ObjectInfo:
+    return ObjectInfo(
+        space=space.name,
+        key=row.key,
+        size=row.size,
+        etag=row.etag,
+        content_type=row.content_type,
+        modified_at=row.modified_at,
+        sha256=row.sha256,
+        metadata=dict(row.user_metadata or {}),
+        blob_key=row.blob_key,
+    )
+
+
+def new_blob_key(space: SpaceInfo) -> str:
+    return f"spaces/{space.id}/objects/{uuid.uuid4().hex}"
+
+
+def commit_object(
+    services: Services,
+    space: SpaceInfo,
+    key: str,
+    *,
+    blob_key: str,
+    size: int,
+    etag: str,
+    sha256: str | None,
+    content_type: str,
+    metadata: dict[str, str],
+) -> ObjectInfo:
+    """Point ``key`` at a freshly written blob (insert or replace) and drop the replaced blob.
+
+    If the row cannot be written (the space was deleted meanwhile) the new blob is removed.
+    """
+    now = utcnow()
+    old_blob: str | None = None
+    try:
+        for attempt in (1, 2):
+            try:
+                with services.catalog.session() as s:
+                    row = s.scalar(
+                        select(StoredObject)
+                        .where(StoredObject.space_id == space.id, StoredObject.key == key)
+                        .with_for_update()
+                    )
+                    if row is None:
+                        row = StoredObject(space_id=space.id, key=key)
+                        s.add(row)
+                    else:
+                        old_blob = row.blob_key
+                    row.blob_key = blob_key
+                    row.size = size
+                    row.etag = etag
+                    row.sha256 = sha256
+                    row.content_type = content_type
+                    row.user_metadata = metadata
+                    row.modified_at = now
+                    s.flush()
+                    info = _info(space, row)
+                break
+            except IntegrityError as exc:
+                # a concurrent first put of the same key won (PostgreSQL), or the space is gone
+                if attempt == 2 or not _space_exists(services, space):
+                    raise NotFound(f"space {space.name!r} no longer exists", code="spaces.notFound") from exc
+    except BaseException:
+        services.blobs.delete(blob_key)
+        raise
+    if old_blob and old_blob != blob_key:
+        services.blobs.delete(old_blob)
+    return info
+
+
+def _space_exists(services: Services, space: SpaceInfo) -> bool:
+    from entrepot.core.catalog import Space
+
+    with services.catalog.session(readonly=True) as s:
+        return s.get(Space, space.id) is not None
+
+
+# -- operations ----------------------------------------------------------------------------------
+def put_object(
+    services: Services,
+    space: SpaceInfo,
+    key: str,
+    body: Iterable[bytes] | BinaryIO,
+    *,
+    content_type: str | None = None,
+    metadata: dict[str, str] | None = None,
+    content_md5: str | None = None,
+    sha256: str | None = None,
+    expected_size: int | None = None,
+) -> ObjectInfo:
+    """Store ``body`` under ``key``; ``content_md5``/``sha256`` (hex) and the size are checked before
+    it becomes visible."""
+    validate_object_key(key)
+    ctype = content_type_for(key, content_type)
+    meta = validate_metadata(metadata, services.settings.object_metadata_max_bytes)
+    want_sha = check_sha256_hex(sha256)
+    blob_key = new_blob_key(space)
+    blob = services.blobs.put(blob_key, body)  # a failure mid-stream leaves no blob
+    try:
+        if expected_size is not None and blob.size != expected_size:
+            raise InvalidInput(
+                f"the body has {blob.size} bytes, not the {expected_size} announced; nothing was stored",
+                code="request.incomplete",
+            )
+        if content_md5 is not None and blob.md5 != content_md5:
+            raise InvalidInput(
+                f"the body's MD5 is {blob.md5}, not the Content-MD5 sent ({content_md5}); nothing was stored",
+                code="objects.badDigest",
+            )
+        if want_sha is not None and blob.sha256 != want_sha:
+            raise InvalidInput(
+                f"the body's SHA-256 is {blob.sha256}, not the checksum sent ({want_sha}); nothing was stored",
+                code="objects.badDigest",
+            )
+    except BaseException:
+        services.blobs.delete(blob_key)
+        raise
+    return commit_object(
+        services,
+        space,
+        key,
+        blob_key=blob_key,
+        size=blob.size,
+        etag=blob.md5 or hashlib.md5(blob_key.encode(), usedforsecurity=False).hexdigest(),
+        sha256=blob.sha256,
+        content_type=ctype,
+        metadata=meta,
+    )
+
+
+def head_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
+    validate_object_key(key)
+    with services.catalog.session(readonly=True) as s:
+        row = s.scalar(select(StoredObject).where(StoredObject.space_id == space.id, StoredObject.key == key))
+        if row is None:
+            raise NotFound(f"object {key!r} does not exist in space {space.name!r}", code="objects.notFound")
+        return _info(space, row)
+
+
+def open_object(
+    services: Services, space: SpaceInfo, key: str, start: int | None = None, end: int | None = None
+) -> tuple[ObjectInfo, BinaryIO]:
+    """The object's entry and a stream of its bytes ``[start, end)`` (whole object by default)."""
+    for _ in range(3):  # a concurrent replace may remove the blob between the lookup and the open
+        info = head_object(services, space, key)
+        try:
+            return info, services.blobs.open(info.blob_key, start, end)
+        except NotFound:
+            continue
+    raise NotFound(f"object {key!r} does not exist in space {space.name!r}", code="objects.notFound")
+
+
+def iter_object(services: Services, space: SpaceInfo, key: str) -> Iterator[bytes]:
+    from entrepot.core.blobs import iter_chunks
+
+    _, stream = open_object(services, space, key)
+    return iter_chunks(stream)
+
+
+def delete_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
+    validate_object_key(key)
+    with services.catalog.session() as s:
+        row = s.scalar(
+            select(StoredObject)
+            .where(StoredObject.space_id == space.id, StoredObject.key == key)
+            .with_for_update()
+        )
+        if row is None:
+            raise NotFound(f"object {key!r} does not exist in space {space.name!r}", code="objects.notFound")
+        info = _info(space, row)
+        s.delete(row)
+    services.blobs.delete(info.blob_key)
+    return info
+
+
+def copy_object(
+    services: Services,
+    source: SpaceInfo,
+    source_key: str,
+    target: SpaceInfo,
+    target_key: str,
+    *,
+    metadata: dict[str, str] | None = None,
+    content_type: str | None = None,
+) -> ObjectInfo:
+    """Copy an object (within one project); new metadata/content type replace the source's if given."""
+    if source.project_id != target.project_id:
+        raise InvalidInput("objects can only be copied within one project", code="objects.crossProject")
+    validate_object_key(target_key)
+    meta = (
+        None if metadata is None else validate_metadata(metadata, services.settings.object_metadata_max_bytes)
+    )
+    for _ in range(3):
+        src = head_object(services, source, source_key)
+        blob_key = new_blob_key(target)
+        try:
+            blob = services.blobs.copy(src.blob_key, blob_key)
+        except NotFound:
+            continue  # replaced meanwhile: copy the new version
+        return commit_object(
+            services,
+            target,
+            target_key,
+            blob_key=blob_key,
+            size=blob.size,
+            etag=src.etag,
+            sha256=src.sha256,
+            content_type=content_type_for(target_key, content_type) if content_type else src.content_type,
+            metadata=src.metadata if meta is None else meta,
+        )
+    raise NotFound(f"object {source_key!r} does not exist in space {source.name!r}", code="objects.notFound")
+
+
+# -- listing -------------------------------------------------------------------------------------
+def successor(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix`` (None: no bound)."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars[-1])
+        if last < 0x10FFFF:
+            nxt = last + 1
+            if 0xD800 <= nxt <= 0xDFFF:  # skip surrogates, which UTF-8 cannot carry
+                nxt = 0xE000
+            chars[-1] = chr(nxt)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def encode_cursor(position: str, is_prefix: bool) -> str:
+    raw = ("p" if is_prefix else "k").encode() + position.encode("utf-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[str, bool]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, position = raw[:1], raw[1:].decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("invalid listing cursor; pass back the nextCursor of the previous page") from exc
+    if kind not in (b"k", b"p") or not position:
+        raise InvalidInput("invalid listing cursor; pass back the nextCursor of the previous page")
+    return position, kind == b"p"
+
+
+def list_objects(
+    services: Services,
+    space: SpaceInfo,
+    *,
+    prefix: str = "",
+    delimiter: str | None = None,
+    cursor: str | None = None,
+    limit: int = MAX_LIST_LIMIT,
+) -> ObjectPage:
+    """A page of objects under ``prefix`` in key order; with ``delimiter``, folders as common prefixes."""
+    validate_prefix(prefix)
+    if delimiter == "":
+        delimiter = None
+    if delimiter is not None and (len(delimiter) > 16 or _CONTROL_RE.search(delimiter)):
+        raise InvalidInput("the delimiter must be 1-16 printable characters (usually '/')")
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+    upper = successor(prefix) if prefix else None
+    lower: str = prefix
+    inclusive = True
+    if cursor:
+        position, is_prefix = decode_cursor(cursor)
+        if is_prefix:
+            bound = successor(position)
+            if bound is None:
+                return ObjectPage([], [], None)
+            lower, inclusive = max(lower, bound), True
+        elif position >= lower:
+            lower, inclusive = position, False
+    objects: list[ObjectInfo] = []
+    prefixes: list[str] = []
+    last: tuple[str, bool] | None = None
+    with services.catalog.session(readonly=True) as s:
+        while len(objects) + len(prefixes) <= limit:
+            want = limit + 1 - len(objects) - len(prefixes)
+            q = select(StoredObject).where(StoredObject.space_id == space.id)
+            q = q.where(StoredObject.key >= lower if inclusive else StoredObject.key > lower)
+            if upper is not None:
+                q = q.where(StoredObject.key < upper)
+            rows = list(s.scalars(q.order_by(StoredObject.key).limit(want)))
+            if not rows:
+                break
+            jumped = False
+            for row in rows:
+                if len(objects) + len(prefixes) == limit:
+                    return ObjectPage(objects, prefixes, encode_cursor(*last) if last else None)
+                if delimiter is not None:
+                    idx = row.key.find(delimiter, len(prefix))
+                    if idx >= 0:
+                        common = row.key[: idx + len(delimiter)]
+                        prefixes.append(common)
+                        last = (common, True)
+                        nxt = successor(common)
+                        if nxt is None:
+                            return ObjectPage(objects, prefixes, None)
+                        lower, inclusive, jumped = nxt, True, True
+                        break  # seek past the whole folder
+                objects.append(_info(space, row))
+                last = (row.key, False)
+                lower, inclusive = row.key, False
+            if not jumped and len(rows) < want:
+                break
+    return ObjectPage(objects, prefixes, None)
+
+
+def object_summary(info: ObjectInfo) -> dict[str, Any]:
+    """The JSON shape of an object in the native API and the SDK."""
+    return {
+        "key": info.key,
+        "size": info.size,
+        "etag": info.etag,
+        "sha256": info.sha256,
+        "contentType": info.content_type,
+        "lastModified": iso(info.modified_at),
+        "metadata": info.metadata,
+    }
+
+
+def iso(moment: datetime) -> str:
+    """UTC time as ISO 8601 with milliseconds and a Z."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

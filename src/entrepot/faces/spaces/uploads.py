@@ -1,0 +1,126 @@
+"""Multipart uploads: create, upload parts (in parallel, in any order), list, complete, abort."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from entrepot.core.objects import multipart as core
+from entrepot.core.objects.objects import decode_content_md5, iso, object_summary
+from entrepot.faces.http import body_chunks, services_of
+from entrepot.faces.objects_http import quoted_etag
+from entrepot.faces.spaces.deps import PREFIX, open_space
+
+router = APIRouter(prefix=PREFIX)
+
+
+def upload_json(upload: core.UploadInfo, *, parts: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "uploadId": upload.id,
+        "space": upload.space,
+        "key": upload.key,
+        "contentType": upload.content_type,
+        "metadata": upload.metadata,
+        "createdAt": iso(upload.created_at),
+    }
+    if parts:
+        body["parts"] = [part_json(p) for p in upload.parts]
+    return body
+
+
+def part_json(part: core.PartInfo) -> dict[str, Any]:
+    return {
+        "partNumber": part.part_number,
+        "size": part.size,
+        "etag": part.etag,
+        "uploadedAt": iso(part.created_at),
+    }
+
+
+class UploadCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    contentType: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class CompletedPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    partNumber: int
+    etag: str = ""
+
+
+class UploadComplete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    parts: list[CompletedPart] | None = Field(None, description="default: every part received, in order")
+
+
+@router.post("/{project}/{space}/uploads", status_code=201, summary="Start a multipart upload")
+async def create_upload(project: str, space: str, body: UploadCreate, request: Request) -> dict[str, Any]:
+    info, principal = await open_space(request, project, space, "write")
+    upload = await run_in_threadpool(
+        lambda: core.create_upload(
+            services_of(request),
+            info,
+            body.key,
+            content_type=body.contentType,
+            metadata=body.metadata,
+            token_id=principal.token_id,
+        )
+    )
+    return upload_json(upload)
+
+
+@router.get("/{project}/{space}/uploads", summary="Multipart uploads in progress (optionally for one key)")
+async def list_uploads(project: str, space: str, request: Request, key: str | None = None) -> dict[str, Any]:
+    info, _ = await open_space(request, project, space, "write")
+    found = await run_in_threadpool(lambda: core.list_uploads(services_of(request), info, key=key))
+    return {"uploads": [upload_json(u) for u in found]}
+
+
+@router.get("/{project}/{space}/uploads/{upload_id}", summary="An upload and the parts received so far")
+async def get_upload(project: str, space: str, upload_id: str, request: Request) -> dict[str, Any]:
+    info, _ = await open_space(request, project, space, "write")
+    upload = await run_in_threadpool(core.get_upload, services_of(request), info, upload_id)
+    return upload_json(upload, parts=True)
+
+
+@router.put("/{project}/{space}/uploads/{upload_id}/parts/{part_number}", summary="Upload one part (1-10000)")
+async def put_part(
+    project: str, space: str, upload_id: str, part_number: int, request: Request
+) -> JSONResponse:
+    info, _ = await open_space(request, project, space, "write")
+    services = services_of(request)
+    md5 = decode_content_md5(request.headers.get("content-md5"))
+    part = await anyio.to_thread.run_sync(
+        lambda: core.put_part(services, info, upload_id, part_number, body_chunks(request), content_md5=md5)
+    )
+    return JSONResponse(part_json(part), headers={"ETag": quoted_etag(part.etag)})
+
+
+@router.post(
+    "/{project}/{space}/uploads/{upload_id}/complete",
+    status_code=201,
+    summary="Join the parts into the object (it becomes visible now)",
+)
+async def complete_upload(
+    project: str, space: str, upload_id: str, request: Request, body: UploadComplete | None = None
+) -> dict[str, Any]:
+    info, _ = await open_space(request, project, space, "write")
+    parts = None if body is None or body.parts is None else [(p.partNumber, p.etag) for p in body.parts]
+    obj = await run_in_threadpool(core.complete_upload, services_of(request), info, upload_id, parts)
+    return object_summary(obj)
+
+
+@router.delete(
+    "/{project}/{space}/uploads/{upload_id}", status_code=204, summary="Abort an upload, dropping its parts"
+)
+async def abort_upload(project: str, space: str, upload_id: str, request: Request) -> Response:
+    info, _ = await open_space(request, project, space, "write")
+    await run_in_threadpool(core.abort_upload, services_of(request), info, upload_id)
+    return Response(status_code=204)
