@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import urlparse
 
 import httpx
@@ -174,12 +175,24 @@ def test_expired_space_is_read_only_then_swept(server):
     r = httpx.patch(
         f"{server.url}/spaces/v1/default/{name}", json={"expiresAt": "2001-01-01T00:00:00Z"}, headers=h
     )
-    assert r.status_code == 200 and r.json()["readOnly"] is True
+    assert r.status_code == 400 and "future" in r.json()["error"]["message"]
+    expire_now(server, name)
+    assert httpx.get(f"{server.url}/spaces/v1/default/{name}", headers=h).json()["readOnly"] is True
     r = put(server, "late.json", b"{}", space=name)
     assert r.status_code == 409 and "read-only" in r.json()["error"]["message"]
     assert httpx.get(f"{base(server, name)}/objects/result.json", headers=h).content == b"{}"
     sweep(server.services)  # the grace period (7 days by default) has long passed
     assert httpx.get(f"{server.url}/spaces/v1/default/{name}", headers=h).status_code == 404
+
+
+def expire_now(server: RunningServer, name: str, ago: timedelta = timedelta(days=30)) -> None:
+    """Let a space's expiry lie in the past (the API only accepts future ones)."""
+    from entrepot.core.catalog import Space
+    from entrepot.core.clock import utcnow
+
+    with server.services.catalog.session() as s:
+        space = s.get(Space, _space_id(server, name))
+        space.expires_at = utcnow() - ago
 
 
 def test_default_spaces_cannot_expire_or_change_visibility(server):
@@ -643,8 +656,6 @@ def test_multipart_upload_lifecycle(server, blobs):
 
 
 def test_multipart_abort_and_stale_sweep(server, blobs):
-    from datetime import timedelta
-
     from entrepot.core.objects import multipart
 
     h = auth(server.token)
@@ -708,9 +719,7 @@ def test_the_maintenance_thread_removes_expired_spaces(tmp_path):
             httpx.put(f"{srv.url}/spaces/v1/default/short/objects/a", content=b"a", headers=h).status_code
             == 201
         )
-        httpx.patch(
-            f"{srv.url}/spaces/v1/default/short", json={"expiresAt": "2001-01-01T00:00:00Z"}, headers=h
-        )
+        expire_now(srv, "short", ago=timedelta(days=1))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if httpx.get(f"{srv.url}/spaces/v1/default/short", headers=h).status_code == 404:
@@ -719,3 +728,76 @@ def test_the_maintenance_thread_removes_expired_spaces(tmp_path):
         assert httpx.get(f"{srv.url}/spaces/v1/default/short", headers=h).status_code == 404
     finally:
         srv.stop()
+
+
+# -- regressions from review ------------------------------------------------------------------------
+def test_a_recreated_space_gets_a_new_id_and_old_urls_stay_dead(server, blobs):
+    h = auth(server.token)
+    name = unique("again")
+    assert httpx.post(f"{server.url}/spaces/v1/default", json={"name": name}, headers=h).status_code == 201
+    assert put(server, "x", b"old data", space=name).status_code == 201
+    first_id = _space_id(server, name)
+    url = _presign(server, "GET", space=name, key="x", expiresIn=60).json()["url"]
+    assert (
+        httpx.delete(
+            f"{server.url}/spaces/v1/default/{name}", params={"force": "true"}, headers=h
+        ).status_code
+        == 204
+    )
+    assert httpx.post(f"{server.url}/spaces/v1/default", json={"name": name}, headers=h).status_code == 201
+    assert _space_id(server, name) != first_id
+    assert put(server, "x", b"new data", space=name).status_code == 201
+    assert httpx.get(url).status_code == 403
+    deadline = time.monotonic() + 20
+    while blobs.keys(f"spaces/{first_id}/") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert httpx.get(f"{base(server, name)}/objects/x", headers=h).content == b"new data"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "params"),
+    [
+        ("/public/objects/{key}", {"If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 -0000"}, {}),
+        ("/public/objects/{key}", {"If-Unmodified-Since": "Mon, 01 Jan 2024 00:00:00 -0000"}, {}),
+        ("/public/objects/{key}", {"Range": "bytes=" + "9" * 5000 + "-"}, {}),
+        ("/public/objects", {}, {"prefix": "a\nb", "signature": "x", "expires": "1", "signer": "1"}),
+        ("/public/objects/{key}", {}, {"signature": "x", "expires": "1", "signer": "²"}),
+        ("/public/objects", {}, {"cursor": "awA"}),  # base64 of 'k\x00'
+    ],
+)
+def test_odd_requests_get_4xx_or_success_never_500(server, path, headers, params):
+    key = unique("odd.txt")
+    assert put(server, key, b"odd", space="public").status_code == 201
+    r = httpx.get(f"{server.url}/spaces/v1/default{path.format(key=key)}", headers=headers, params=params)
+    assert r.status_code < 500, r.text
+
+
+@pytest.mark.parametrize("ref", ["%C2%B2", "a%00b", "%E4%B8%AD"])
+def test_odd_project_refs_are_404(server, ref):
+    assert httpx.get(f"{server.url}/spaces/v1/{ref}").status_code == 404
+    assert httpx.get(f"{server.url}/spaces/v1/{ref}/public/objects").status_code == 404
+
+
+def test_all_digit_project_names_are_refused(server):
+    from entrepot.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="not only digits"):
+        projects.create_project(server.services.catalog, "1")
+
+
+def test_prefixes_may_end_in_a_partial_dot_segment(server):
+    root = unique("dots")
+    assert put(server, f"{root}/.hidden", b"h").status_code == 201
+    r = httpx.get(f"{base(server)}/objects", params={"prefix": f"{root}/."}, headers=auth(server.token))
+    assert r.status_code == 200 and [o["key"] for o in r.json()["objects"]] == [f"{root}/.hidden"]
+
+
+def test_stale_if_range_sends_everything_even_for_an_unsatisfiable_range(server):
+    key = unique("ifrange")
+    assert put(server, key, b"0123456789").status_code == 201
+    r = httpx.get(
+        f"{base(server)}/objects/{key}",
+        headers={**auth(server.token), "Range": "bytes=100-", "If-Range": '"old"'},
+    )
+    assert r.status_code == 200 and r.content == b"0123456789"
+    assert r.headers["x-content-type-options"] == "nosniff"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from entrepot.cli import admin, data, server
+from entrepot.cli import admin, data, server, spaces
 
 app = typer.Typer(
     help="entrepot: self-hosted tables, object spaces, SQL and exports.",
@@ -19,6 +19,11 @@ app.add_typer(admin.projects, name="projects")
 app.add_typer(admin.tokens, name="tokens")
 app.add_typer(data.buckets, name="buckets")
 app.add_typer(data.tables, name="tables")
+app.add_typer(spaces.spaces, name="spaces")
+app.command("ls")(spaces.ls)
+app.command("cp")(spaces.cp)
+app.command("rm")(spaces.rm)
+app.command("presign")(spaces.presign)
 
 
 def main() -> None:

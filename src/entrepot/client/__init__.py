@@ -1,4 +1,5 @@
-"""The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``.
+"""The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``;
+``DataClient(token)`` for object spaces (``entrepot.client.data``).
 
 The SDK runs on the user's machine, not in the server, so it is the one place outside
 ``entrepot.config`` that reads the environment: ``ENTREPOT_URL`` and ``ENTREPOT_TOKEN`` are the
@@ -16,6 +17,17 @@ import httpx
 from entrepot import __version__
 from entrepot.client._http import RetryPolicy, Transport
 from entrepot.client.buckets import Buckets
+from entrepot.client.data import (
+    DataClient,
+    FolderListing,
+    ObjectItem,
+    Storage,
+    TransferAborted,
+    TransferError,
+    TransferHandler,
+    TransferProgress,
+    TransferStatus,
+)
 from entrepot.client.errors import (
     APIError,
     Conflict,
@@ -40,16 +52,25 @@ __all__ = [
     "Client",
     "Conflict",
     "ConnectionFailed",
+    "DataClient",
+    "FolderListing",
     "InvalidRequest",
     "InvalidToken",
     "JobCancelled",
     "JobFailed",
     "JobTimeout",
     "NotFound",
+    "ObjectItem",
     "PermissionDenied",
     "RateLimited",
     "RetryPolicy",
     "ServerError",
+    "Storage",
+    "TransferAborted",
+    "TransferError",
+    "TransferHandler",
+    "TransferProgress",
+    "TransferStatus",
 ]
 
 URL_ENV = "ENTREPOT_URL"

@@ -23,10 +23,10 @@ class NewProject:
 
 
 def validate_project_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.match(name) or name.isdigit():
         raise InvalidInput(
             f"invalid project name {name!r}: use 1-64 lowercase letters, digits and hyphens, "
-            "starting and ending with a letter or digit (it appears in URLs as /user/<project>/)"
+            "starting and ending with a letter or digit, not only digits (it appears in URLs as /user/<project>/)"
         )
     return name
 

@@ -17,6 +17,10 @@ def check_text(
         return
     if "\x00" in value:
         raise InvalidInput(f"{what} must not contain NUL characters", code=code)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid UTF-8 text", code=code) from exc
     if max_chars is not None and len(value) > max_chars:
         raise InvalidInput(
             f"{what} is {len(value)} characters long; at most {max_chars} are allowed", code=code

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import BinaryIO
 
@@ -17,7 +17,7 @@ from entrepot.core.blobs import iter_chunks
 from entrepot.core.errors import Conflict, EntrepotError
 from entrepot.core.objects.objects import ObjectInfo
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 
 
 class RangeNotSatisfiable(EntrepotError):
@@ -84,23 +84,29 @@ def quoted_etag(etag: str) -> str:
     return f'"{etag}"'
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def _etag_matches(header: str, etag: str, *, strong: bool = False) -> bool:
+    """Whether an If-Match / If-None-Match list names ``etag`` (weak comparison unless ``strong``)."""
     tags = [t.strip() for t in header.split(",")]
-    return "*" in tags or any(t.removeprefix("W/").strip('"') == etag for t in tags)
+    if "*" in tags:
+        return True
+    if strong:
+        return any(not t.startswith("W/") and t.strip('"') == etag for t in tags)
+    return any(t.removeprefix("W/").strip('"') == etag for t in tags)
 
 
 def _http_date(value: str) -> datetime | None:
     try:
-        return parsedate_to_datetime(value)
+        moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # "-0000" means UTC
 
 
 def not_modified(headers: Headers, info: ObjectInfo) -> bool:
     """Check the preconditions of a read: True means answer 304; a failed If-Match raises 412."""
     modified = info.modified_at.replace(microsecond=0)
     if_match = headers.get("if-match")
-    if if_match is not None and not _etag_matches(if_match, info.etag):
+    if if_match is not None and not _etag_matches(if_match, info.etag, strong=True):
         raise PreconditionFailed(f"the object's ETag is {quoted_etag(info.etag)}, not {if_match}")
     if if_match is None and (since := headers.get("if-unmodified-since")):
         date = _http_date(since)
@@ -120,6 +126,7 @@ def object_headers(info: ObjectInfo, meta_prefix: str) -> dict[str, str]:
         "Last-Modified": format_datetime(info.modified_at, usegmt=True),
         "Accept-Ranges": "bytes",
         "Content-Type": info.content_type,
+        "X-Content-Type-Options": "nosniff",  # user-chosen types are never sniffed into HTML
     }
     for name, value in info.metadata.items():
         headers[f"{meta_prefix}{name}"] = value
@@ -140,10 +147,12 @@ def object_response(
     if not_modified(request_headers, info):
         headers.pop("Content-Type", None)
         return Response(status_code=304, headers=headers)
-    byte_range = parse_range(request_headers.get("range"), info.size)
     if_range = request_headers.get("if-range")
-    if byte_range is not None and if_range is not None and not _etag_matches(if_range, info.etag):
-        byte_range = None  # the client's copy is stale: send everything
+    stale = if_range is not None and not (
+        if_range.startswith('"') and _etag_matches(if_range, info.etag, strong=True)
+    )
+    # a stale If-Range (or a date, which we do not compare) means: send everything
+    byte_range = None if stale else parse_range(request_headers.get("range"), info.size)
     status, length = 200, info.size
     if byte_range is not None:
         status, length = 206, byte_range.end - byte_range.start

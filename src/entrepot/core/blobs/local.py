@@ -97,12 +97,11 @@ class LocalBlobStore:
     # -- writes ---------------------------------------------------------------------------
     def put(self, key: str, chunks: Iterable[bytes] | BinaryIO) -> BlobInfo:
         target = self._file(key)
-        self._prepare_dir(target, key)
         tmp = target.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
         digests = Digests()
         source: Iterable[bytes] = _read_chunks(chunks) if hasattr(chunks, "read") else chunks  # type: ignore[arg-type]
         try:
-            with open(tmp, "xb") as out:
+            with self._create(tmp, target, key) as out:
                 for chunk in source:
                     if not chunk:
                         continue
@@ -111,14 +110,31 @@ class LocalBlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             digests.wait()
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError as exc:  # a delete_prefix removed the folder meanwhile
+                raise NotFound(f"blob {key!r}: its folder was removed while it was written") from exc
         except BaseException:
             digests.wait()
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            close = getattr(source, "close", None)
+            if close is not None:  # stop a streaming source (e.g. a request body reader) at once
+                with contextlib.suppress(Exception):
+                    close()
             raise
         _fsync_dir(target.parent)
         return BlobInfo(key, digests.size, digests.md5, digests.sha256, _mtime(target))
+
+    def _create(self, tmp: Path, target: Path, key: str) -> BinaryIO:
+        """Open a new temp file next to ``target``, re-creating the folder if a delete pruned it."""
+        for _ in range(3):
+            self._prepare_dir(target, key)
+            try:
+                return open(tmp, "xb")  # the caller closes it
+            except FileNotFoundError:
+                continue  # an empty folder was pruned between mkdir and open
+        raise NotFound(f"blob {key!r}: its folder keeps being removed while it is written")
 
     def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
         path = Path(path)

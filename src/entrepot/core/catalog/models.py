@@ -247,7 +247,11 @@ class Space(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
-    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_spaces_project_name"),)
+    # ids name blob prefixes and presigned URLs: never hand out a deleted space's id again
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", name="uq_spaces_project_name"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class StoredObject(Base):

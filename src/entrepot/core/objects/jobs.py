@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from entrepot.core.catalog import Space
 from entrepot.core.errors import InvalidInput
 from entrepot.core.jobs import JobRegistry
 from entrepot.core.jobs.registry import JobContext
@@ -22,6 +23,9 @@ def purge_job(ctx: JobContext) -> dict[str, Any]:
     space_id = ctx.params.get("spaceId")
     if not isinstance(space_id, int):
         raise InvalidInput("spaceId must be a number")
+    with ctx.services.catalog.session(readonly=True) as s:
+        if s.get(Space, space_id) is not None:  # never purge the bytes of a live space
+            return {"spaceId": space_id, "blobsRemoved": 0, "skipped": "the space exists"}
     removed = ctx.services.blobs.delete_prefix(f"spaces/{space_id}")
     return {"spaceId": space_id, "blobsRemoved": removed}
 

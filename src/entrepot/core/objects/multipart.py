@@ -11,6 +11,7 @@ objects, and uploads nobody completes are aborted by the maintenance sweep after
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -19,14 +20,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from entrepot.core.catalog import MultipartPart, MultipartUpload
 from entrepot.core.clock import utcnow
-from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.errors import Conflict, InvalidInput, NotFound
 from entrepot.core.objects.objects import (
     ObjectInfo,
     commit_object,
     content_type_for,
+    discard_blob,
     new_blob_key,
     validate_metadata,
     validate_object_key,
@@ -35,6 +38,8 @@ from entrepot.core.objects.spaces import SpaceInfo
 
 if TYPE_CHECKING:
     from entrepot.services import Services
+
+log = logging.getLogger("entrepot.spaces")
 
 MAX_PARTS = 10_000
 
@@ -183,7 +188,7 @@ def put_part(
         services.blobs.delete(blob_key)
         raise
     if old:
-        services.blobs.delete(old)
+        discard_blob(services, old)
     return PartInfo(part_number, blob.size, blob.md5 or "", now)
 
 
@@ -229,29 +234,46 @@ def complete_upload(
     combined = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen), usedforsecurity=False)
     etag = f"{combined.hexdigest()}-{len(chosen)}"
     blob_key = new_blob_key(space)
-    blob = services.blobs.compose(blob_key, [p.blob_key for p in chosen])
-    # claim the upload: whoever deletes its row completes it; a concurrent completer gets 404
-    with services.catalog.session() as s:
-        removed = s.execute(delete(MultipartUpload).where(MultipartUpload.id == upload_id)).rowcount
-    if not removed:
-        services.blobs.delete(blob_key)
-        raise NotFound(
-            f"multipart upload {upload_id!r} was completed or aborted meanwhile", code="uploads.notFound"
-        )
     try:
-        return commit_object(
-            services,
-            space,
-            key,
-            blob_key=blob_key,
-            size=blob.size,
-            etag=etag,
-            sha256=blob.sha256,
-            content_type=content_type,
-            metadata=metadata,
-        )
-    finally:
-        _drop_part_blobs(services, space.id, upload_id, [p.blob_key for p in stored.values()])
+        blob = services.blobs.compose(blob_key, [p.blob_key for p in chosen])
+    except NotFound as exc:  # a part was replaced (or the upload aborted) while we joined them
+        raise Conflict(
+            f"the parts of upload {upload_id!r} changed while it was completing; complete it again",
+            code="uploads.changed",
+        ) from exc
+    used = {p.part_number: p.blob_key for p in chosen}
+
+    def claim(s: Session) -> None:
+        # in the object's transaction: whoever deletes the upload row completes it, and only
+        # if its parts are still the ones joined
+        current = {
+            p.part_number: p.blob_key
+            for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
+        }
+        if s.execute(delete(MultipartUpload).where(MultipartUpload.id == upload_id)).rowcount != 1:
+            raise NotFound(
+                f"multipart upload {upload_id!r} was completed or aborted meanwhile", code="uploads.notFound"
+            )
+        if any(current.get(n) != k for n, k in used.items()):
+            raise Conflict(
+                f"a part of upload {upload_id!r} was sent again while it was completing; complete it again",
+                code="uploads.changed",
+            )
+
+    info = commit_object(
+        services,
+        space,
+        key,
+        blob_key=blob_key,
+        size=blob.size,
+        etag=etag,
+        sha256=blob.sha256,
+        content_type=content_type,
+        metadata=metadata,
+        in_transaction=claim,
+    )
+    _drop_part_blobs(services, space.id, upload_id, [p.blob_key for p in stored.values()])
+    return info
 
 
 def abort_upload(services: Services, space: SpaceInfo, upload_id: str) -> None:
@@ -292,9 +314,12 @@ def abort_stale_uploads(services: Services, max_age: timedelta) -> int:
 
 def _drop_part_blobs(services: Services, space_id: int, upload_id: str, blob_keys: list[str]) -> None:
     for key in blob_keys:
-        services.blobs.delete(key)
+        discard_blob(services, key)
     # parts replaced by a concurrent put_part may not be in the list: clear the folder too
-    services.blobs.delete_prefix(_parts_prefix(space_id, upload_id))
+    try:
+        services.blobs.delete_prefix(_parts_prefix(space_id, upload_id))
+    except Exception:
+        log.warning("could not delete the parts of upload %s; they stay until removed by hand", upload_id)
 
 
 def _check_id(upload_id: str) -> None:

@@ -15,16 +15,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import mimetypes
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from entrepot.core.catalog import StoredObject
 from entrepot.core.clock import utcnow
@@ -33,6 +35,8 @@ from entrepot.core.objects.spaces import SpaceInfo
 
 if TYPE_CHECKING:
     from entrepot.services import Services
+
+log = logging.getLogger("entrepot.spaces")
 
 MAX_KEY_BYTES = 1024
 MAX_LIST_LIMIT = 1000
@@ -108,15 +112,20 @@ def validate_object_key(key: str) -> str:
 
 
 def validate_prefix(prefix: str) -> str:
-    """A listing prefix: any leading part of a valid key (possibly ending with '/'), or empty."""
+    """A listing prefix: any leading part of a valid key (possibly ending with '/'), or empty.
+
+    Its complete segments follow the key rules; the last, partial one may be anything a
+    segment may start with (``.`` lists ``.hidden``).
+    """
     if prefix == "":
         return prefix
-    check = prefix[:-1] if prefix.endswith("/") else prefix
-    if check == "":
-        raise InvalidInput(
-            "a listing prefix may not be '/' alone; use an empty prefix", code="objects.invalidKey"
-        )
-    validate_object_key(check)
+    *complete, partial = prefix.split("/")
+    if complete:
+        validate_object_key("/".join(complete))
+    if partial:
+        validate_object_key(partial if partial not in (".", "..") else "x")
+        if len(prefix.encode("utf-8")) > MAX_KEY_BYTES:
+            raise InvalidInput(f"the prefix is longer than {MAX_KEY_BYTES} bytes", code="objects.invalidKey")
     return prefix
 
 
@@ -212,10 +221,13 @@ def commit_object(
     sha256: str | None,
     content_type: str,
     metadata: dict[str, str],
+    in_transaction: Callable[[Session], None] | None = None,
 ) -> ObjectInfo:
     """Point ``key`` at a freshly written blob (insert or replace) and drop the replaced blob.
 
-    If the row cannot be written (the space was deleted meanwhile) the new blob is removed.
+    ``in_transaction`` runs first inside the same catalog transaction (a multipart completion
+    claims its upload there), so both happen or neither. If the row cannot be written (the
+    space was deleted meanwhile, or the callback raises) the new blob is removed.
     """
     now = utcnow()
     old_blob: str | None = None
@@ -223,6 +235,8 @@ def commit_object(
         for attempt in (1, 2):
             try:
                 with services.catalog.session() as s:
+                    if in_transaction is not None:
+                        in_transaction(s)
                     row = s.scalar(
                         select(StoredObject)
                         .where(StoredObject.space_id == space.id, StoredObject.key == key)
@@ -248,11 +262,23 @@ def commit_object(
                 if attempt == 2 or not _space_exists(services, space):
                     raise NotFound(f"space {space.name!r} no longer exists", code="spaces.notFound") from exc
     except BaseException:
-        services.blobs.delete(blob_key)
+        discard_blob(services, blob_key)
         raise
     if old_blob and old_blob != blob_key:
-        services.blobs.delete(old_blob)
+        discard_blob(services, old_blob)
     return info
+
+
+def discard_blob(services: Services, blob_key: str) -> None:
+    """Delete a blob nobody points at any more; a failure is logged, never raised (the change is done)."""
+    try:
+        services.blobs.delete(blob_key)
+    except Exception:
+        log.warning(
+            "could not delete the unreferenced blob %s; it stays until removed by hand",
+            blob_key,
+            exc_info=True,
+        )
 
 
 def _space_exists(services: Services, space: SpaceInfo) -> bool:
@@ -337,6 +363,22 @@ def open_object(
     raise NotFound(f"object {key!r} does not exist in space {space.name!r}", code="objects.notFound")
 
 
+class ObjectChanged(NotFound):
+    """The version whose headers were read was replaced before its bytes were opened."""
+
+    default_code = "objects.changed"
+
+
+def open_version(
+    services: Services, info: ObjectInfo, start: int | None = None, end: int | None = None
+) -> BinaryIO:
+    """The bytes of exactly the version ``info`` describes; ``ObjectChanged`` if it was replaced."""
+    try:
+        return services.blobs.open(info.blob_key, start, end)
+    except NotFound as exc:
+        raise ObjectChanged(f"object {info.key!r} was replaced while it was being read") from exc
+
+
 def iter_object(services: Services, space: SpaceInfo, key: str) -> Iterator[bytes]:
     from entrepot.core.blobs import iter_chunks
 
@@ -356,7 +398,7 @@ def delete_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
             raise NotFound(f"object {key!r} does not exist in space {space.name!r}", code="objects.notFound")
         info = _info(space, row)
         s.delete(row)
-    services.blobs.delete(info.blob_key)
+    discard_blob(services, info.blob_key)
     return info
 
 
@@ -425,7 +467,7 @@ def decode_cursor(cursor: str) -> tuple[str, bool]:
         kind, position = raw[:1], raw[1:].decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("invalid listing cursor; pass back the nextCursor of the previous page") from exc
-    if kind not in (b"k", b"p") or not position:
+    if kind not in (b"k", b"p") or not position or _CONTROL_RE.search(position):
         raise InvalidInput("invalid listing cursor; pass back the nextCursor of the previous page")
     return position, kind == b"p"
 
@@ -463,8 +505,11 @@ def list_objects(
     prefixes: list[str] = []
     last: tuple[str, bool] | None = None
     with services.catalog.session(readonly=True) as s:
+        jumped = False
         while len(objects) + len(prefixes) <= limit:
             want = limit + 1 - len(objects) - len(prefixes)
+            if jumped:  # past a folder the next one may follow at once: fetch a few rows, not a page
+                want = min(want, 8)
             q = select(StoredObject).where(StoredObject.space_id == space.id)
             q = q.where(StoredObject.key >= lower if inclusive else StoredObject.key > lower)
             if upper is not None:
@@ -472,7 +517,7 @@ def list_objects(
             rows = list(s.scalars(q.order_by(StoredObject.key).limit(want)))
             if not rows:
                 break
-            jumped = False
+            asked, jumped = want, False
             for row in rows:
                 if len(objects) + len(prefixes) == limit:
                     return ObjectPage(objects, prefixes, encode_cursor(*last) if last else None)
@@ -490,7 +535,7 @@ def list_objects(
                 objects.append(_info(space, row))
                 last = (row.key, False)
                 lower, inclusive = row.key, False
-            if not jumped and len(rows) < want:
+            if not jumped and len(rows) < asked:
                 break
     return ObjectPage(objects, prefixes, None)
 

@@ -109,8 +109,12 @@ def verify(
 ) -> Principal:
     """Check a presigned request; returns the signer's principal (whose rights still apply)."""
     method = method.upper()
+    if method == "LIST":
+        validate_prefix(target)
+    else:
+        validate_object_key(target)
     signer_raw = params.get("signer", "")
-    if not signer_raw.isdigit() or len(signer_raw) > 18:
+    if not (signer_raw.isascii() and signer_raw.isdigit()) or len(signer_raw) > 18:
         raise PermissionDenied(
             "this presigned URL has no valid 'signer'; ask the API for a fresh URL", code="signature.invalid"
         )

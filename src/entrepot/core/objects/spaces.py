@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SPACES: tuple[tuple[str, bool], ...] = (("public", True), ("private", False))
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_PROJECT_REF_RE = re.compile(r"^[a-z0-9-]{1,64}\Z")  # a project name or a numeric id (ASCII only)
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,12 @@ def add_default_spaces(session: Any, project_id: int) -> None:
 
 def resolve_project(catalog: Catalog, ref: str) -> Project:
     """A project by name (or numeric id), as named in a URL."""
+    if not _PROJECT_REF_RE.match(ref):
+        raise NotFound(f"project {ref!r} does not exist", code="projects.notFound")
     with catalog.session(readonly=True) as s:
-        by_id = ref.isdigit() and len(ref) <= 18
-        project = s.get(Project, int(ref)) if by_id else s.scalar(select(Project).where(Project.name == ref))
+        project = s.scalar(select(Project).where(Project.name == ref))
+        if project is None and ref.isdigit() and len(ref) <= 18:  # names are never all digits
+            project = s.get(Project, int(ref))
     if project is None or project.disabled:
         raise NotFound(f"project {ref!r} does not exist", code="projects.notFound")
     return project
@@ -257,8 +261,11 @@ def update_space(
         if expires_at is not ...:
             if expires_at is not None and name in {n for n, _ in DEFAULT_SPACES}:
                 raise Conflict(f"the default space {name!r} cannot expire", code="spaces.default")
-            if isinstance(expires_at, datetime) and expires_at.tzinfo is None:
-                raise InvalidInput("expiresAt must carry a time zone (e.g. 2027-01-31T00:00:00Z)")
+            if isinstance(expires_at, datetime):
+                if expires_at.tzinfo is None:
+                    raise InvalidInput("expiresAt must carry a time zone (e.g. 2027-01-31T00:00:00Z)")
+                if expires_at <= utcnow():  # past expiry + grace would let the sweep delete it at once
+                    raise InvalidInput("expiresAt must be in the future")
             space.expires_at = expires_at  # type: ignore[assignment]
         return _info(space, project.name)
 

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from entrepot.core.errors import InvalidInput
 from entrepot.core.objects import objects as core
 from entrepot.faces.http import body_chunks, content_disposition, services_of
 from entrepot.faces.objects_http import object_response, quoted_etag
@@ -82,15 +81,20 @@ async def put_object(project: str, space: str, key: str, request: Request) -> Re
 
 
 def _read(request: Request, info: Any, key: str, *, head: bool) -> Response:
+    for _ in range(3):  # a version replaced between its headers and its bytes: read the new one
+        try:
+            return _read_once(request, info, key, head=head)
+        except core.ObjectChanged:
+            continue
+    return _read_once(request, info, key, head=head)
+
+
+def _read_once(request: Request, info: Any, key: str, *, head: bool) -> Response:
     services = services_of(request)
     obj = core.head_object(services, info, key)
 
     def opener(start: int | None, end: int | None) -> Any:
-        found, stream = core.open_object(services, info, key, start, end)
-        if found.etag != obj.etag:  # replaced between the headers and the body: do not mix versions
-            stream.close()
-            raise InvalidInput("the object changed while it was being read; retry", code="objects.changed")
-        return stream
+        return core.open_version(services, obj, start, end)
 
     kind = "attachment" if request.query_params.get("download", "").lower() in _TRUE else "inline"
     return object_response(
@@ -98,7 +102,10 @@ def _read(request: Request, info: Any, key: str, *, head: bool) -> Response:
         request.headers,
         opener,
         meta_prefix=META_PREFIX,
-        extra_headers={"Content-Disposition": content_disposition(obj.name, kind)},
+        extra_headers={
+            "Content-Disposition": content_disposition(obj.name, kind),
+            **({"X-Entrepot-Content-SHA256": obj.sha256} if obj.sha256 else {}),
+        },
         head=head,
     )
 

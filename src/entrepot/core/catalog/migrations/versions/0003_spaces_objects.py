@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("expires_at", UtcDateTime(), nullable=True),
         sa.UniqueConstraint("project_id", "name", name="uq_spaces_project_name"),
+        sqlite_autoincrement=True,  # a deleted space's id (its blob prefix) is never reused
     )
     op.create_table(
         "objects",
