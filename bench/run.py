@@ -15,7 +15,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(names: list[str]) -> None:
-    scripts = [HERE / f"{n}.py" for n in names] or sorted(p for p in HERE.glob("*.py") if p.name != "run.py")
+    scripts = [HERE / f"{n}.py" for n in names] or sorted(
+        p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_")
+    )
     for script in scripts:
         print(f"\n## {script.stem}\n", flush=True)
         started = time.perf_counter()
