@@ -19,7 +19,7 @@ import logging
 import mimetypes
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -377,13 +377,6 @@ def open_version(
         return services.blobs.open(info.blob_key, start, end)
     except NotFound as exc:
         raise ObjectChanged(f"object {info.key!r} was replaced while it was being read") from exc
-
-
-def iter_object(services: Services, space: SpaceInfo, key: str) -> Iterator[bytes]:
-    from entrepot.core.blobs import iter_chunks
-
-    _, stream = open_object(services, space, key)
-    return iter_chunks(stream)
 
 
 def delete_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
