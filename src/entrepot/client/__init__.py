@@ -14,8 +14,7 @@ from types import TracebackType
 
 import httpx
 
-from entrepot import __version__
-from entrepot.client._http import RetryPolicy, Transport
+from entrepot.client._http import URL_ENV, USER_AGENT, RetryPolicy, Transport
 from entrepot.client.buckets import Buckets
 from entrepot.client.data import (
     DataClient,
@@ -73,9 +72,7 @@ __all__ = [
     "TransferStatus",
 ]
 
-URL_ENV = "ENTREPOT_URL"
 TOKEN_ENV = "ENTREPOT_TOKEN"
-USER_AGENT = f"entrepot-sdk/{__version__}"
 
 
 class Client:

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from entrepot import __version__
 from entrepot.client.errors import APIError, ConnectionFailed, error_from_response
 
 log = logging.getLogger("entrepot.client")
@@ -70,6 +71,10 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+URL_ENV = "ENTREPOT_URL"
+USER_AGENT = f"entrepot-sdk/{__version__}"
 
 
 def _ssl_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:

@@ -32,8 +32,7 @@ from typing import Any
 
 import httpx
 
-from entrepot import __version__
-from entrepot.client._http import RetryPolicy
+from entrepot.client._http import URL_ENV, USER_AGENT, RetryPolicy
 from entrepot.client.data._transport import SpacesTransport
 from entrepot.client.data.storage import FolderListing, ObjectItem, Storage
 from entrepot.client.data.transfer import (
@@ -60,12 +59,10 @@ __all__ = [
     "TransferStatus",
 ]
 
-URL_ENV = "ENTREPOT_URL"
 PROJECT_ENV = "ENTREPOT_PROJECT"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PROJECT = "default"
 MIB = 1024 * 1024
-USER_AGENT = f"entrepot-sdk/{__version__}"
 _TOKEN_RE = re.compile(r"^(\d{1,18})-(\d{1,18})-([A-Za-z0-9]{20,128})\Z")
 
 

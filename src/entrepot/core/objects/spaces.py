@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from entrepot.services import Services
 
 DEFAULT_SPACES: tuple[tuple[str, bool], ...] = (("public", True), ("private", False))
+DEFAULT_SPACE_NAMES = frozenset(name for name, _ in DEFAULT_SPACES)
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _PROJECT_REF_RE = re.compile(r"^[a-z0-9-]{1,64}\Z")  # a project name or a numeric id (ASCII only)
 
@@ -53,7 +54,7 @@ class SpaceInfo:
 
     @property
     def is_default(self) -> bool:
-        return self.name in {name for name, _ in DEFAULT_SPACES}
+        return self.name in DEFAULT_SPACE_NAMES
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or utcnow())
@@ -253,13 +254,13 @@ def update_space(
         if space is None:
             raise NotFound(f"space {name!r} does not exist", code="spaces.notFound")
         if public is not None:
-            if name in {n for n, _ in DEFAULT_SPACES} and public != space.is_public:
+            if name in DEFAULT_SPACE_NAMES and public != space.is_public:
                 raise Conflict(f"the default space {name!r} keeps its visibility", code="spaces.default")
             space.is_public = public
         if description is not None:
             space.description = description
         if expires_at is not ...:
-            if expires_at is not None and name in {n for n, _ in DEFAULT_SPACES}:
+            if expires_at is not None and name in DEFAULT_SPACE_NAMES:
                 raise Conflict(f"the default space {name!r} cannot expire", code="spaces.default")
             if isinstance(expires_at, datetime):
                 if expires_at.tzinfo is None:
@@ -280,7 +281,7 @@ def delete_space(
     project = resolve_project(services.catalog, project_ref)
     _require_manager(principal, project)
     validate_space_name(name)
-    if name in {n for n, _ in DEFAULT_SPACES}:
+    if name in DEFAULT_SPACE_NAMES:
         raise Conflict(f"the default space {name!r} cannot be deleted", code="spaces.default")
     with services.catalog.session() as s:
         space = s.scalar(select(Space).where(Space.project_id == project.id, Space.name == name))
