@@ -114,3 +114,14 @@ def test_invalid_setting_makes_the_cli_exit_2_with_a_message(tmp_path):
     assert proc.returncode == 2
     assert "port" in (proc.stderr + proc.stdout).lower()
     assert "Traceback" not in proc.stderr
+
+
+def test_failpoints_are_checked_when_settings_load():
+    from entrepot.core.failpoints import parse
+
+    assert parse("a.b=pause(1), c=pause(2.5)") == {"a.b": 1.0, "c": 2.5}
+    for bad in ("a.b", "a.b=crash", "=pause(1)", "a=pause(-1)"):
+        with pytest.raises(ValueError, match="expected name=pause"):
+            parse(bad)
+    with pytest.raises(ValueError, match="failpoint"):
+        Settings(failpoints="tables.import.before_commit=explode")

@@ -211,6 +211,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Former installation secrets still accepted when checking signed URLs (key rotation).",
     )
+    failpoints: str = Field(
+        "",
+        description="Testing and crash drills: name=pause(seconds),… makes the process pause at those "
+        "named places (see entrepot.core.failpoints). Leave empty in production.",
+    )
+
+    @field_validator("failpoints")
+    @classmethod
+    def _check_failpoints(cls, value: str) -> str:
+        from entrepot.core.failpoints import parse
+
+        parse(value)
+        return value
 
     @field_validator("blob_url")
     @classmethod

@@ -424,9 +424,11 @@ def test_truncated_upload_stores_nothing_and_keeps_the_old_version(server, blobs
         )
         s.sendall(head.encode() + b"x" * 3_000_000)
         time.sleep(0.3)
-    time.sleep(1.0)  # let the server notice the disconnect and clean up
-    assert httpx.get(f"{base(server)}/objects/{key}", headers=auth(server.token)).content == b"old"
+    deadline = time.monotonic() + 30  # the server notices the disconnect, then cleans up
+    while blobs.keys(f"spaces/{space_id}/") != before and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert blobs.keys(f"spaces/{space_id}/") == before
+    assert httpx.get(f"{base(server)}/objects/{key}", headers=auth(server.token)).content == b"old"
 
 
 def test_metadata_limits(server):

@@ -52,6 +52,8 @@ def test_worker_killed_mid_import_is_retried_and_the_table_ends_exactly_loaded(t
         f"TO '{source}' (FORMAT csv, HEADER)"
     )
     env = cli_env(data, ENTREPOT_JOB_LEASE_SECONDS="2", ENTREPOT_JOB_HEARTBEAT_SECONDS="0.3")
+    # The first worker pauses after writing every row, before COMMIT: the kill lands mid-transaction.
+    paused_env = {**env, "ENTREPOT_FAILPOINTS": "tables.import.before_commit=pause(600)"}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     serve = Process(["serve", "--port", str(port), "--no-workers"], env, tmp_path / "serve.log")
@@ -62,7 +64,7 @@ def test_worker_killed_mid_import_is_retried_and_the_table_ends_exactly_loaded(t
         token = next(lines[i + 1].strip() for i, line in enumerate(lines) if "shown only this once" in line)
         client = Client(url, token, timeout=120)
         client.buckets.create("big")
-        workers.append(Process(["worker", "--concurrency", "1"], env, tmp_path / "w1.log"))
+        workers.append(Process(["worker", "--concurrency", "1"], paused_env, tmp_path / "w1.log"))
         client.tables.create("in.c-big", "t", b"id,name,v\nx,old,1\n", primary_key=["id"])
         file_id = client.files.upload(source, name="big.csv")["id"]
         r = httpx.post(
@@ -72,12 +74,11 @@ def test_worker_killed_mid_import_is_retried_and_the_table_ends_exactly_loaded(t
         )
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]
-        deadline = time.monotonic() + 60
-        while client.jobs.get(job_id)["status"] != "processing":
+        deadline = time.monotonic() + 120
+        while "failpoint tables.import.before_commit reached" not in workers[0].output():
             assert time.monotonic() < deadline, workers[0].output()
-            time.sleep(0.02)
-        time.sleep(0.3)
-        assert client.jobs.get(job_id)["status"] == "processing", "the import finished before the kill"
+            time.sleep(0.05)
+        assert client.jobs.get(job_id)["status"] == "processing"
         workers[0].kill()
         assert client.tables.preview("in.c-big.t") == [{"id": "x", "name": "old", "v": "1"}]  # untouched
 

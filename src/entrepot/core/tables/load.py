@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from entrepot.core import errors as E
+from entrepot.core import failpoints
 from entrepot.core.catalog import Bucket, File, StoredTable
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import CsvDialect, StagedCsv, execute, quote_ident, quote_literal, stage_csv
@@ -461,6 +462,7 @@ def _apply(
         else:
             execute(cur, f"INSERT INTO {ref} ({target}) SELECT *, {ts} FROM ({source})", cancel=cancel)
         ctx.check_cancelled()
+        failpoints.reach(ctx.services.settings, "tables.import.before_commit")
     ctx.progress(90)
     columns = lake_columns(cur, bucket.ident, table.name)
     rows, size = lake_stats(cur, bucket.ident, table.name)
