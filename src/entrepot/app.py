@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from entrepot import __version__
 from entrepot.config import Settings
-from entrepot.faces import ops, spaces, storage_v2
+from entrepot.faces import carto, ops, spaces, storage_v2
 from entrepot.faces.errors import install_error_handlers, register_face
 from entrepot.faces.storage_v2.render import render_error as keboola_error
 from entrepot.logs import request_id_var
@@ -26,6 +26,8 @@ _BRANCH_RE = re.compile(r"^/v2/storage/branch/(?:default|\d+)/(?!metadata(?:/|$)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 register_face(storage_v2.PREFIX + "/", keboola_error)
+for _prefix in carto.PREFIXES:
+    register_face(_prefix, carto.render_error)
 
 
 class RequestContext:
@@ -102,6 +104,10 @@ def create_app(
                 "name": spaces.TAG,
                 "description": "Object storage spaces (DCSS): objects, presigned URLs, multipart uploads.",
             },
+            {
+                "name": carto.TAG,
+                "description": "CARTO-compatible SQL API: queries, batch jobs, COPY FROM/TO.",
+            },
             {"name": ops.TAG, "description": "Health, readiness and metrics."},
         ],
     )
@@ -111,5 +117,6 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(storage_v2.router())
     app.include_router(spaces.router())
+    app.include_router(carto.router())
     app.add_middleware(RequestContext)
     return app

@@ -130,6 +130,22 @@ class Settings(BaseSettings):
     sql_time_limit: float = Field(
         30.0, gt=0, description="Statement time limit (seconds) for SQL run for users."
     )
+    sql_batch_time_limit: float = Field(
+        3600.0, gt=0, description="Time limit (seconds) of each query of a SQL API batch job."
+    )
+    sql_threads: int = Field(2, ge=1, description="DuckDB threads of each project's SQL sandbox.")
+    sql_memory_limit: str = Field(
+        "1GB", description="DuckDB memory limit of each project's SQL sandbox (queries spill beyond it)."
+    )
+    sql_max_rows: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most rows a synchronous json/geojson SQL API answer may hold; larger results need "
+        "format=csv/parquet, COPY TO or a batch job.",
+    )
+    sql_max_copy_bytes: int = Field(
+        2 * 1024 * MiB, ge=1, description="Largest COPY FROM body (bytes after decompression)."
+    )
 
     # --- tables and files -----------------------------------------------------------------
     job_response_wait: float = Field(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from entrepot.core.blobs import BlobStore
     from entrepot.core.engine import Engine
     from entrepot.core.jobs.worker import WorkerPool
+    from entrepot.core.sql.sandbox import Sandboxes
 
 log = logging.getLogger("entrepot")
 
@@ -33,6 +34,7 @@ CORE_JOB_MODULES = (
     "entrepot.core.tables.jobs",
     "entrepot.core.tables.extract",
     "entrepot.core.objects.jobs",
+    "entrepot.core.sql.batch",
 )
 
 
@@ -72,6 +74,16 @@ class Services:
             return Engine(self.settings)
 
     @cached_property
+    def sql(self) -> Sandboxes:
+        """The SQL sandboxes of this process (one locked DuckDB instance per project and mode)."""
+        from entrepot.core.sql.sandbox import Sandboxes
+
+        with self._engine_lock:
+            sandboxes = Sandboxes(self.settings, self.engine)
+        self.engine.on_close_lake.append(sandboxes.close_project)
+        return sandboxes
+
+    @cached_property
     def blobs(self) -> BlobStore:
         """The blob store of this installation (``blob_url``)."""
         from entrepot.core.blobs import open_store
@@ -102,6 +114,8 @@ class Services:
         if self.workers is not None:
             self.workers.stop()
             self.workers = None
+        if "sql" in self.__dict__:
+            self.sql.close()
         if "engine" in self.__dict__:
             self.engine.close()
         self.catalog.dispose()

@@ -197,7 +197,12 @@ class StoredTable(Base):
     display_name: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     columns: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     primary_key: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
-    definition: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # typed tables
+    # typed (SQL-created) tables: {"geometry": {column: srid}, "serial": [column], "cartodbfied": bool}
+    definition: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # private: tokens with read access only; public / link: anonymous SQL may read it too (CARTO)
+    privacy: Mapped[str] = mapped_column(
+        String(8), nullable=False, default="private", server_default="private"
+    )
     rows_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     data_size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)

@@ -22,7 +22,7 @@ import hashlib
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,31 +124,46 @@ class Lake:
             raise
 
     def _attach(self, settings: Settings) -> None:
-        if self.postgres:
-            assert settings.lake_catalog_url is not None
-            self.load("ducklake", "postgres_scanner")
-            target = f"ducklake:postgres:{libpq_conninfo(settings.lake_catalog_url)}"
-            options = f"METADATA_SCHEMA {quote_literal(pg_schema(self.project))}"
-        else:
-            self.load("ducklake", "sqlite_scanner")
-            self.root.mkdir(parents=True, exist_ok=True)
-            target = f"ducklake:sqlite:{self.root / 'catalog.sqlite'}"
-            options = f"META_JOURNAL_MODE 'WAL', META_BUSY_TIMEOUT {_SQLITE_BUSY_TIMEOUT_MS}"
-        if "://" in self.data_path:
-            if self.data_path.startswith(("s3://", "http://", "https://", "gcs://", "gs://", "r2://")):
-                self.load("httpfs")
-        else:
+        self.load(*self.extensions(settings))
+        if "://" not in self.data_path:
             Path(self.data_path).mkdir(parents=True, exist_ok=True)
-        sql = (
-            f"ATTACH {quote_literal(target)} AS {ALIAS} "
-            f"(DATA_PATH {quote_literal(self.data_path)}, {options})"
-        )
+        if not self.postgres:
+            self.root.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn.execute(sql)
+            self.conn.execute(self.attach_statement(settings))
         except duckdb.Error as exc:
             raise E.Unavailable(
                 f"the lake of project {self.project!r} cannot be opened: {exc}", code="engine.lakeUnavailable"
             ) from exc
+
+    def extensions(self, settings: Settings) -> list[str]:
+        """The extensions an instance needs to attach this lake."""
+        names = ["ducklake", "postgres_scanner" if self.postgres else "sqlite_scanner"]
+        if self.data_path.startswith(("s3://", "http://", "https://", "gcs://", "gs://", "r2://")):
+            names.append("httpfs")
+        return names
+
+    def attach_statement(self, settings: Settings, *, read_only: bool = False) -> str:
+        """``ATTACH … AS lake``: the statement that opens this lake in a DuckDB instance."""
+        if self.postgres:
+            assert settings.lake_catalog_url is not None
+            target = f"ducklake:postgres:{libpq_conninfo(settings.lake_catalog_url)}"
+            options = f"METADATA_SCHEMA {quote_literal(pg_schema(self.project))}"
+        else:
+            target = f"ducklake:sqlite:{self.root / 'catalog.sqlite'}"
+            options = f"META_JOURNAL_MODE 'WAL', META_BUSY_TIMEOUT {_SQLITE_BUSY_TIMEOUT_MS}"
+        if read_only:
+            options += ", READ_ONLY"
+        return (
+            f"ATTACH {quote_literal(target)} AS {ALIAS} "
+            f"(DATA_PATH {quote_literal(self.data_path)}, {options})"
+        )
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """The lake's writer lock (SQLite catalogs; a no-op on PostgreSQL), for writers of other instances."""
+        with self._write_lock if not self.postgres else nullcontext():
+            yield
 
     def load(self, *names: str) -> None:
         """Load bundled extensions (e.g. ``spatial``, ``excel``) into this lake's instance, once."""
@@ -207,6 +222,8 @@ class Engine:
         self._lakes: dict[str, Lake] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # called with the project name before a lake closes (other instances attached to it close too)
+        self.on_close_lake: list[Callable[[str], None]] = []
 
     def lake(self, project: str) -> Lake:
         """The lake of ``project``, created (catalog and data directory) on first use."""
@@ -244,6 +261,8 @@ class Engine:
 
     def close_lake(self, project: str) -> None:
         """Close the lake of ``project`` if it is open (it reopens on next use)."""
+        for callback in self.on_close_lake:
+            callback(project)
         with self._lock:
             lake = self._lakes.pop(project, None)
         if lake is not None:

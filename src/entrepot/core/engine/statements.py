@@ -58,7 +58,7 @@ def translate(exc: duckdb.Error) -> E.EntrepotError:
     return E.InvalidInput(message, code="engine.invalidStatement", details=details)
 
 
-class _Watchdog:
+class Watchdog:
     """Interrupts ``cursor`` once the deadline passes or ``cancel`` is set, unless stopped first."""
 
     def __init__(
@@ -114,7 +114,7 @@ def execute(
     """
     if cancel is not None and cancel.is_set():
         raise E.JobCancelled("the job was cancelled")
-    watchdog = _Watchdog(cursor, timeout, cancel) if timeout is not None or cancel is not None else None
+    watchdog = Watchdog(cursor, timeout, cancel) if timeout is not None or cancel is not None else None
     try:
         return cursor.execute(sql, params)
     except duckdb.InterruptException as exc:

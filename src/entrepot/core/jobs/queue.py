@@ -263,15 +263,31 @@ class JobQueue:
         with self.catalog.session() as s:
             s.execute(self._fenced(job).values(progress=max(0, min(100, int(progress))), updated_at=utcnow()))
 
+    def set_results(self, job: Job, results: dict[str, Any]) -> None:
+        """Publish partial results of a running job (e.g. the status of each query of a batch)."""
+        with self.catalog.session() as s:
+            s.execute(self._fenced(job).values(results=results, updated_at=utcnow()))
+
+    def update_params(self, job_id: int, project_id: int, params: dict[str, Any]) -> bool:
+        """Replace the params of a job that is still queued; False if it has been claimed or has finished."""
+        with self.catalog.session() as s:
+            res = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.project_id == project_id, Job.status == QUEUED)
+                .values(params=params, updated_at=utcnow())
+            )
+            return res.rowcount == 1
+
     def succeed(self, job: Job, results: dict[str, Any] | None) -> bool:
         return self._finish(job, status=SUCCEEDED, results=results, error=None, progress=100)
 
     def fail(self, job: Job, error: dict[str, Any]) -> bool:
-        return self._finish(job, status=FAILED, results=None, error=error)
+        """Finish as failed; partial results published with ``set_results`` are kept."""
+        return self._finish(job, status=FAILED, error=error)
 
     def mark_cancelled(self, job: Job) -> bool:
         error = {"message": "the job was cancelled", "code": "job.cancelled"}
-        return self._finish(job, status=CANCELLED, results=None, error=error)
+        return self._finish(job, status=CANCELLED, error=error)
 
     def recover_expired(self) -> list[int]:
         """Requeue (or fail, after the last attempt) running jobs whose lease has expired."""
@@ -323,16 +339,15 @@ class JobQueue:
         job: Job,
         *,
         status: str,
-        results: dict[str, Any] | None,
         error: dict[str, Any] | None,
         **extra: Any,
     ) -> bool:
+        """Move the job to ``status``; ``extra`` columns (results, progress) are set too."""
         now = utcnow()
         with self.catalog.session() as s:
             res = s.execute(
                 self._fenced(job).values(
                     status=status,
-                    results=results,
                     error=error,
                     finished_at=now,
                     updated_at=now,

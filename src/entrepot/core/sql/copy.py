@@ -1,0 +1,258 @@
+"""COPY … FROM STDIN and COPY … TO STDOUT, streamed, in PostgreSQL's csv and text formats.
+
+COPY FROM spools the (gunzipped) body to a file in the sandbox's spill directory — csv as
+sent, the text format converted to csv on the way (``pgtext``) — then loads it with one
+``INSERT … SELECT … FROM read_csv(…)`` in one transaction: every row or none. Geometry
+columns accept EWKT, WKT, hex (E)WKB and GeoJSON (``pg_geometry``). New rows of a CARTO
+table get their ``cartodb_id`` and ``the_geom_webmercator`` before the commit.
+
+COPY TO runs the query on the read-only sandbox and encodes row by row, so the response
+streams with bounded memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, suppress
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from entrepot.core import errors as E
+from entrepot.core.auth import Principal
+from entrepot.core.engine.statements import quote_ident, quote_literal
+from entrepot.core.sql import pgtext, service
+from entrepot.core.sql.dialect import CopyOptions, Statement
+from entrepot.core.sql.formats import is_geometry, visible_columns
+from entrepot.core.sql.geometry import hex_ewkb, srid_for
+
+if TYPE_CHECKING:
+    from entrepot.services import Services
+
+
+def _single(statements: list[Statement], kind: str) -> Statement:
+    direction = "FROM STDIN" if kind == "copy_from" else "TO STDOUT"
+    if len(statements) != 1 or statements[0].kind != kind:
+        raise E.InvalidInput(f"SQL must be one COPY … {direction} statement", code="sql.copyExpected")
+    return statements[0]
+
+
+def check_copy_sql(sql: str | None) -> str:
+    if not sql or not sql.strip():
+        raise E.InvalidInput("SQL is missing", code="sql.missingQuery")
+    if not sql.lstrip().upper().startswith("COPY "):
+        raise E.InvalidInput("SQL must start with COPY", code="sql.copyExpected")
+    return sql
+
+
+# -- COPY FROM ---------------------------------------------------------------------------------
+
+
+def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        out = decoder.decompress(chunk)
+        while decoder.unused_data:  # concatenated gzip members
+            rest = decoder.unused_data
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += decoder.decompress(rest)
+        if out:
+            yield out
+    tail = decoder.flush()
+    if tail:
+        yield tail
+    if not decoder.eof:
+        raise E.InvalidInput("the gzip body is truncated", code="sql.copyGzip")
+
+
+def _capped(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise E.PayloadTooLarge(
+                f"the COPY data is larger than {limit} bytes (setting sql_max_copy_bytes); split it into "
+                "several COPY requests",
+                code="sql.copyTooLarge",
+            )
+        yield chunk
+
+
+def copy_from(
+    services: Services,
+    principal: Principal,
+    project: str,
+    sql: str,
+    chunks: Iterable[bytes],
+    *,
+    gzip: bool = False,
+) -> dict[str, Any]:
+    """Load the COPY data ``chunks`` into the table ``sql`` names; ``{"time", "total_rows"}``.
+
+    Consumes ``chunks`` to the end on success; on an early error the caller drains the rest.
+    """
+    started = time.perf_counter()
+    check_copy_sql(sql)
+    row, statements = service.prepare(services, principal, project, sql)
+    st = _single(statements, "copy_from")
+    assert st.target is not None and st.copy is not None
+    options = st.copy
+    box = services.sql.sandbox(row.name)
+    data: Iterable[bytes] = _gunzip(chunks) if gzip else chunks
+    data = _capped(data, services.settings.sql_max_copy_bytes)
+    spool = box.temp / f"copy-{uuid.uuid4().hex}.csv"
+    with ExitStack() as stack:
+        stack.callback(spool.unlink, missing_ok=True)
+        with box.cursor() as probe:
+            table = service.lake_columns(probe, st.target)
+        if not table:
+            raise E.InvalidInput(f'relation "{st.target.name}" does not exist', code="sql.missingRelation")
+        columns = _target_columns(st, table)
+        with spool.open("wb") as out:
+            if options.format == "text":
+                pgtext.text_to_csv(
+                    data,
+                    out,
+                    delimiter=options.delimiter or "\t",
+                    null=options.null if options.null is not None else "\\N",
+                    encoding=options.encoding,
+                    expected_columns=len(columns),
+                )
+                csv_options = CopyOptions(format="csv", header=False, delimiter=",", null="")
+            else:
+                for chunk in data:
+                    out.write(chunk)
+                csv_options = options
+        definitions = service._definitions(services, row, {st.target})
+        types = dict(table)
+        with box.cursor(write=True) as cur, service._guard(cur, services.settings.sql_batch_time_limit, None):
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                loaded = _insert(cur, st, columns, types, spool, csv_options)
+                if not loaded:
+                    raise E.InvalidInput("No rows copied", code="sql.noRows")
+                service.maintain(cur, st.target, definitions.get(st.target))
+                cur.execute("COMMIT")
+            except BaseException:
+                with suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            service.sync_catalog(services, row, cur, definitions)
+    return {"time": round(time.perf_counter() - started, 3), "total_rows": loaded}
+
+
+def _target_columns(st: Statement, table: list[tuple[str, str]]) -> list[str]:
+    by_lower = {name.lower(): name for name, _ in table}
+    if not st.columns:
+        return [name for name, _ in table]
+    out = []
+    for name in st.columns:
+        real = by_lower.get(name.lower())
+        if real is None:
+            raise E.InvalidInput(
+                f'column "{name}" of relation "{st.target.name if st.target else "?"}" does not exist',
+                code="sql.missingColumn",
+            )
+        out.append(real)
+    return out
+
+
+def _insert(
+    cur: duckdb.DuckDBPyConnection,
+    st: Statement,
+    columns: list[str],
+    types: dict[str, str],
+    spool: Any,
+    options: CopyOptions,
+) -> int:
+    assert st.target is not None
+    aliases = [f"c{i}" for i in range(len(columns))]
+    columns_spec = ", ".join(f"{quote_literal(a)}: 'VARCHAR'" for a in aliases)
+    read = (
+        f"read_csv({quote_literal(str(spool))}, header = {'true' if options.header else 'false'}, "
+        f"delim = {quote_literal(options.delimiter or ',')}, quote = {quote_literal(options.quote or '')}, "
+        f"escape = {quote_literal(options.escape if options.escape is not None else (options.quote or ''))}, "
+        f"nullstr = {quote_literal(options.null if options.null is not None else '')}, "
+        "allow_quoted_nulls = false, auto_detect = false, strict_mode = true, "
+        f"columns = {{{columns_spec}}})"
+    )
+    values = []
+    for alias, name in zip(aliases, columns, strict=True):
+        kind = types[name]
+        if kind.upper().startswith("GEOMETRY"):
+            values.append(f"pg_geometry({quote_ident(alias)})")
+        else:
+            values.append(f"CAST({quote_ident(alias)} AS {kind})")
+    target = f"{quote_ident(st.target.schema)}.{quote_ident(st.target.name)}"
+    names = ", ".join(quote_ident(c) for c in columns)
+    found = cur.execute(f"INSERT INTO {target} ({names}) SELECT {', '.join(values)} FROM {read}").fetchone()
+    return int(found[0]) if found else 0
+
+
+# -- COPY TO -----------------------------------------------------------------------------------
+
+
+def copy_to(services: Services, principal: Principal, project: str, sql: str) -> Iterator[bytes]:
+    """The encoded rows of a ``COPY (query) TO STDOUT`` as a stream of byte chunks.
+
+    Checks run before the first chunk is asked for, so errors surface on the first ``next``.
+    """
+    check_copy_sql(sql)
+    row, statements = service.prepare(services, principal, project, sql)
+    st = _single(statements, "copy_to")
+    assert st.copy is not None
+    select = Statement(kind="select", sql=st.sql, reads=st.reads, writes=frozenset(), target=None)
+    stack = ExitStack()
+    try:
+        result = stack.enter_context(service.execute(services, row, [select]))
+        chunks = _encode(stack, result, st.copy)
+        first = next(chunks, b"")  # runs the query: its errors surface here, before any byte is sent
+    except BaseException:
+        stack.close()
+        raise
+    return itertools.chain([first], chunks)
+
+
+def _encode(stack: ExitStack, result: service.Result, options: CopyOptions) -> Iterator[bytes]:
+    with stack:
+        keep = visible_columns(result.columns, set())
+        hidden = len(keep) != len(result.columns)
+        geometry = {i: srid_for(c.name, c.type) for i, c in enumerate(result.columns) if is_geometry(c)}
+        text = options.format == "text"
+        delimiter = options.delimiter or ("\t" if text else ",")
+        null = options.null if options.null is not None else ("\\N" if text else "")
+        parts: list[str] = []
+        size = 0
+        if not text and options.header:
+            parts.append(
+                pgtext.encode_csv_row(
+                    [result.columns[i].name for i in keep],
+                    delimiter=delimiter,
+                    null=null,
+                    quote=options.quote,
+                )
+            )
+        for batch in result.batches:
+            for values in batch:
+                if geometry:
+                    values = tuple(
+                        hex_ewkb(bytes(v), geometry[i]) if i in geometry and v is not None else v
+                        for i, v in enumerate(values)
+                    )
+                if hidden:
+                    values = tuple(values[i] for i in keep)
+                if text:
+                    line = pgtext.encode_text_row(values, delimiter=delimiter, null=null)
+                else:
+                    line = pgtext.encode_csv_row(values, delimiter=delimiter, null=null, quote=options.quote)
+                parts.append(line)
+                size += len(line)
+            if size >= 256 * 1024:
+                yield "".join(parts).encode(options.encoding)
+                parts, size = [], 0
+        if parts:
+            yield "".join(parts).encode(options.encoding)

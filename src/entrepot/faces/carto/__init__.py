@@ -1,0 +1,23 @@
+"""The CARTO-compatible face: SQL API (queries, batch jobs, COPY) under CARTO's URL shapes.
+
+Every route is served under ``/user/<project>/``, ``/u/<project>/`` and at the root (project
+from the Host's first label, else from the token), for API versions ``v1`` and ``v2``, with
+and without a trailing slash — never redirecting, since a redirect would lose a streamed COPY
+body. Errors use CARTO's SQL envelope ``{"error": ["message"]}``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from entrepot.faces.carto import sql
+from entrepot.faces.carto.deps import PREFIXES, render_error
+
+__all__ = ["PREFIXES", "TAG", "render_error", "router"]
+TAG = "SQL API (CARTO)"
+
+
+def router() -> APIRouter:
+    r = APIRouter(tags=[TAG])
+    r.include_router(sql.router())
+    return r

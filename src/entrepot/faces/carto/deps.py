@@ -1,0 +1,138 @@
+"""Who is calling, for which project, with which parameters — the CARTO way.
+
+Credentials, first found: HTTP Basic (password = api_key), ``api_key`` in the query string,
+the form or JSON body, ``Authorization: Bearer``, ``X-StorageApi-Token``. None, or CARTO's
+``default_public``, is the anonymous caller. Parameters are the query string merged with the
+body (form, multipart or JSON object; the body wins).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from entrepot.core import errors as E
+from entrepot.core.auth import Principal, authenticate
+from entrepot.core.catalog import Project
+from entrepot.faces.errors import Problem
+from entrepot.faces.http import read_body, services_of
+from entrepot.logs import project_var, token_var
+
+PREFIXES = ("/user/", "/u/", "/api/v1/sql", "/api/v2/sql")
+DEFAULT_PUBLIC = "default_public"
+MAX_PARAMS_BODY = 1024 * 1024  # a SQL query or batch document, not data
+
+
+def render_error(request: Request, problem: Problem) -> Response:
+    """CARTO's SQL API envelope: ``{"error": ["message"]}`` (+ ``context``/``detail`` when known)."""
+    if problem.status == 401:
+        body: dict[str, Any] = {"error": ["Unauthorized"], "hint": problem.message}
+    else:
+        body = {"error": [problem.message]}
+    details = problem.error.details if problem.error is not None else None
+    for key in ("context", "detail", "hint"):
+        if details and key in details:
+            body[key] = details[key]
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers)
+
+
+async def params_of(request: Request, *, body: bool = True) -> dict[str, Any]:
+    """Query string merged with the form/JSON body (the body wins)."""
+    params: dict[str, Any] = dict(request.query_params)
+    if not body or request.method in ("GET", "HEAD", "DELETE"):
+        return params
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    elif kind == "application/json" or kind.endswith("+json"):
+        raw = await read_body(request, MAX_PARAMS_BODY)
+        if raw.strip():
+            try:
+                doc = json.loads(raw)
+            except ValueError as exc:
+                raise E.InvalidInput(f"the JSON body is malformed: {exc}", code="sql.invalidJson") from exc
+            if not isinstance(doc, dict):
+                raise E.InvalidInput("the JSON body must be an object", code="sql.invalidJson")
+            params.update(doc)
+    return params
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise E.Unauthenticated("malformed Basic authorization header") from exc
+    return user, password
+
+
+def presented_key(request: Request, params: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(api key, Basic-auth user name) of the request; the key is None for anonymous callers."""
+    basic = _basic(request)
+    if basic is not None:
+        key: str | None = basic[1]
+    else:
+        key = params.get("api_key") or params.get("map_key")
+        if not key:
+            header = request.headers.get("authorization", "")
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() in ("bearer", "token") and value.strip():
+                key = value.strip()
+            else:
+                key = request.headers.get("x-storageapi-token")
+    if not isinstance(key, str) or not key.strip() or key.strip() == DEFAULT_PUBLIC:
+        key = None
+    return (key.strip() if key else None), (basic[0] if basic else None)
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    project: str
+
+
+def _project_exists(request: Request, name: str) -> bool:
+    with services_of(request).catalog.session(readonly=True) as s:
+        return s.scalar(select(Project.id).where(Project.name == name)) is not None
+
+
+async def caller(request: Request, project: str | None, params: dict[str, Any]) -> Caller:
+    """Authenticate and find the project: path, else Host's first label, else the token's project."""
+    services = services_of(request)
+    key, basic_user = presented_key(request, params)
+    principal = await run_in_threadpool(
+        authenticate, services.catalog, key, touch_interval=services.settings.token_touch_interval
+    )
+    if project is None:
+        host = request.headers.get("host", "").split(":")[0]
+        label = host.split(".")[0] if "." in host else ""
+        if label and not label.isdigit() and await run_in_threadpool(_project_exists, request, label):
+            project = label
+        elif principal.project_name is not None:
+            project = principal.project_name
+        else:
+            raise E.NotFound(
+                "Sorry, we can't find the CARTO user of this request: use /user/<project>/ in the URL "
+                "or send an api_key",
+                code="sql.unknownUser",
+            )
+    if basic_user and basic_user != project:
+        raise E.PermissionDenied(
+            f"permission denied: the Basic auth user {basic_user!r} is not {project!r}", code="sql.otherUser"
+        )
+    project_var.set(principal.project_id)
+    token_var.set(principal.token_id)
+    request.state.principal = principal
+    return Caller(principal, project)

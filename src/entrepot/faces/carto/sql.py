@@ -1,0 +1,272 @@
+"""SQL API routes: ``api/v2/sql`` (queries), ``…/sql/job`` (batch), ``…/sql/copyfrom`` and ``…/sql/copyto``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from entrepot.core import errors as E
+from entrepot.core.sql import batch, copy, formats, service
+from entrepot.faces.carto.deps import caller, params_of
+from entrepot.faces.http import body_chunks, content_disposition, read_body, services_of
+from entrepot.services import Services
+
+PROJECT_PREFIXES = ("/user/{project}", "/u/{project}", "")
+VERSIONS = ("v2", "v1")
+FILE_CHUNK = 1024 * 1024
+
+
+def _project(request: Request) -> str | None:
+    return request.path_params.get("project")
+
+
+def _int(params: dict[str, Any], name: str, default: int | None, *, low: int = 0) -> int | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise E.InvalidInput(f"{name} must be an integer, not {raw!r}", code="sql.invalidParam") from None
+    if value < low:
+        raise E.InvalidInput(f"{name} must be at least {low}", code="sql.invalidParam")
+    return value
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+
+def _compose(*wraps: Callable[[str], str] | None) -> Callable[[str], str] | None:
+    active = [w for w in wraps if w is not None]
+    if not active:
+        return None
+
+    def wrap(sql: str) -> str:
+        for w in active:
+            sql = w(sql)
+        return sql
+
+    return wrap
+
+
+def _paging(params: dict[str, Any]) -> Callable[[str], str] | None:
+    rows = _int(params, "rows_per_page", None, low=1)
+    if rows is None:
+        return None
+    page = _int(params, "page", 0) or 0
+    return lambda sql: f"SELECT * FROM ({sql}) AS entrepot_page LIMIT {rows} OFFSET {page * rows}"
+
+
+def _open_query(
+    services: Services, stack: ExitStack, call: Any, q: str, fmt: str, params: dict[str, Any]
+) -> Iterator[bytes]:
+    """Run the query and render it; returns the chunks with the first one already made (errors surface)."""
+    skip = {s.strip() for s in str(params.get("skipfields") or "").split(",") if s.strip()}
+    dp = _int(params, "dp", 6) or 0
+    paging = _paging(params)
+    settings = services.settings
+    if fmt in formats.FILE_FORMATS:
+        result = stack.enter_context(
+            service.run(services, call.principal, call.project, q, wrap=paging, into=fmt)
+        )
+        assert result.path is not None
+        path = result.path
+
+        def file_chunks() -> Iterator[bytes]:
+            with path.open("rb") as f:
+                while chunk := f.read(FILE_CHUNK):
+                    yield chunk
+
+        chunks = file_chunks()
+    else:
+        geo = formats.geojson_wrap if fmt == "geojson" else None
+        result = stack.enter_context(
+            service.run(
+                services, call.principal, call.project, q,
+                wrap=_compose(paging, geo), max_rows=settings.sql_max_rows,
+            )
+        )  # fmt: skip
+        if fmt == "json":
+            chunks = formats.json_chunks(result, skip=skip, max_rows=settings.sql_max_rows)
+        elif fmt == "geojson":
+            chunks = formats.geojson_chunks(result, skip=skip, dp=dp, max_rows=settings.sql_max_rows)
+        else:
+            chunks = formats.csv_chunks(result, skip=skip)
+    first = next(chunks, b"")
+    return _chain(first, chunks, stack)
+
+
+def _chain(first: bytes, rest: Iterator[bytes], stack: ExitStack) -> Iterator[bytes]:
+    try:
+        yield first
+        yield from rest
+    finally:
+        stack.close()
+
+
+async def query(request: Request) -> Response:
+    services = services_of(request)
+    params = await params_of(request)
+    call = await caller(request, _project(request), params)
+    q = params.get("q")
+    if not isinstance(q, str) or not q.strip():
+        raise E.InvalidInput("You must indicate a sql query", code="sql.missingQuery")
+    fmt = formats.check_format(params.get("format"))
+    filename = params.get("filename")
+
+    def start() -> Iterator[bytes]:
+        stack = ExitStack()
+        try:
+            return _open_query(services, stack, call, q, fmt, params)
+        except BaseException:
+            stack.close()
+            raise
+
+    chunks = await run_in_threadpool(start)
+    media, ext = formats.FORMATS[fmt]
+    headers = {}
+    if params.get("format") or filename:
+        headers["Content-Disposition"] = content_disposition(f"{filename or 'cartodb-query'}.{ext}")
+    else:
+        headers["Content-Disposition"] = "inline"
+    return StreamingResponse(chunks, media_type=media, headers=headers)
+
+
+# -- batch jobs ------------------------------------------------------------------------------
+
+
+async def _batch_params(request: Request) -> dict[str, Any]:
+    return await params_of(request)
+
+
+async def job_create(request: Request) -> Response:
+    services = services_of(request)
+    params = await _batch_params(request)
+    call = await caller(request, _project(request), params)
+    if "query" not in params:
+        raise E.InvalidInput("You must indicate a valid SQL", code="sql.batch.missingQuery")
+    job = await run_in_threadpool(batch.create, services, call.principal, call.project, params["query"])
+    return JSONResponse(batch.view(job, call.project), status_code=201)
+
+
+async def job_read(request: Request) -> Response:
+    services = services_of(request)
+    params = await params_of(request)
+    call = await caller(request, _project(request), params)
+    job = await run_in_threadpool(
+        batch.get, services, call.principal, call.project, request.path_params["job_id"]
+    )
+    return JSONResponse(batch.view(job, call.project))
+
+
+async def job_update(request: Request) -> Response:
+    services = services_of(request)
+    params = await _batch_params(request)
+    call = await caller(request, _project(request), params)
+    if "query" not in params:
+        raise E.InvalidInput("You must indicate a valid SQL", code="sql.batch.missingQuery")
+    job = await run_in_threadpool(
+        batch.update, services, call.principal, call.project, request.path_params["job_id"], params["query"]
+    )
+    return JSONResponse(batch.view(job, call.project))
+
+
+async def job_cancel(request: Request) -> Response:
+    services = services_of(request)
+    params = await params_of(request)
+    call = await caller(request, _project(request), params)
+    job = await run_in_threadpool(
+        batch.cancel, services, call.principal, call.project, request.path_params["job_id"]
+    )
+    return JSONResponse(batch.view(job, call.project))
+
+
+# -- COPY --------------------------------------------------------------------------------------
+
+
+async def copy_from(request: Request) -> Response:
+    services = services_of(request)
+    params = dict(request.query_params)  # the body is the data
+    try:
+        call = await caller(request, _project(request), params)
+    except E.EntrepotError:
+        await _drain(request, services.settings.sql_max_copy_bytes)
+        raise
+    gzip = request.headers.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip")
+
+    def load() -> dict[str, Any]:
+        chunks = body_chunks(request)
+        try:
+            return copy.copy_from(
+                services, call.principal, call.project, params.get("q") or "", chunks, gzip=gzip
+            )
+        except E.EntrepotError:
+            # answer only after the client has sent everything: closing early turns the message
+            # into a connection error on the client's side
+            drained = 0
+            with contextlib.suppress(Exception):
+                for chunk in chunks:
+                    drained += len(chunk)
+                    if drained > services.settings.sql_max_copy_bytes:
+                        break
+            raise
+
+    return JSONResponse(await run_in_threadpool(load))
+
+
+async def _drain(request: Request, limit: int) -> None:
+    with contextlib.suppress(Exception):
+        await read_body(request, limit)
+
+
+async def copy_to(request: Request) -> Response:
+    services = services_of(request)
+    params = await params_of(request)
+    call = await caller(request, _project(request), params)
+    q = params.get("q")
+    chunks = await run_in_threadpool(
+        copy.copy_to, services, call.principal, call.project, q if isinstance(q, str) else ""
+    )
+    filename = params.get("filename") or "carto-sql-copyto.dmp"
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": content_disposition(str(filename))},
+    )
+
+
+# -- routing -------------------------------------------------------------------------------------
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    routes: list[tuple[str, Any, list[str], str]] = [
+        ("/sql/job/{job_id}", job_read, ["GET"], "Read a batch job"),
+        ("/sql/job/{job_id}", job_update, ["PUT"], "Change the query of a pending batch job"),
+        ("/sql/job/{job_id}", job_cancel, ["DELETE"], "Cancel a batch job"),
+        ("/sql/job", job_create, ["POST"], "Create a batch job"),
+        ("/sql/copyfrom", copy_from, ["POST"], "COPY … FROM STDIN: load a streamed CSV or text body"),
+        ("/sql/copyto", copy_to, ["GET", "POST"], "COPY … TO STDOUT: stream a query's rows"),
+        ("/sql", query, ["GET", "POST"], "Run SQL"),
+    ]
+    for prefix in PROJECT_PREFIXES:
+        for version in VERSIONS:
+            for tail, endpoint, methods, summary in routes:
+                path = f"{prefix}/api/{version}{tail}"
+                documented = prefix == "/user/{project}" and version == "v2"
+                for variant in (path, path + "/"):
+                    r.add_api_route(
+                        variant,
+                        endpoint,
+                        methods=methods,
+                        summary=summary,
+                        include_in_schema=documented and variant == path,
+                        name=f"carto.{endpoint.__name__}",
+                    )
+    return r
