@@ -1,4 +1,5 @@
-"""The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``;
+"""The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``,
+``.sql``;
 ``DataClient(token)`` for object spaces (``entrepot.client.data``).
 
 The SDK runs on the user's machine, not in the server, so it is the one place outside
@@ -43,11 +44,14 @@ from entrepot.client.errors import (
 )
 from entrepot.client.files import Files
 from entrepot.client.jobs import Jobs
+from entrepot.client.sql import SQL, Batch, QueryResult
 from entrepot.client.tables import Tables
 from entrepot.client.tokens import Tokens
 
 __all__ = [
+    "SQL",
     "APIError",
+    "Batch",
     "Client",
     "Conflict",
     "ConnectionFailed",
@@ -61,6 +65,7 @@ __all__ = [
     "NotFound",
     "ObjectItem",
     "PermissionDenied",
+    "QueryResult",
     "RateLimited",
     "RetryPolicy",
     "ServerError",
@@ -122,6 +127,7 @@ class Client:
         self.files = Files(self._http)
         self.buckets = Buckets(self._http)
         self.tables = Tables(self._http, self.jobs, self.files)
+        self.sql = SQL(self._http)
 
     def close(self) -> None:
         """Close the connection pool."""

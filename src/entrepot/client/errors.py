@@ -76,18 +76,24 @@ class JobFailed(APIError):
 
     def __init__(self, job: dict[str, Any]):
         error = job.get("error") or {}
-        message = str(error.get("message") or "the job failed")
+        if not isinstance(error, dict):
+            error = {}
+        message = str(error.get("message") or job.get("failed_reason") or self._default_message)
         super().__init__(
             message, code=error.get("code") or "storage.jobFailed", exception_id=error.get("exceptionId")
         )
         self.job = job
 
+    _default_message = "the job failed"
+
     def __str__(self) -> str:
-        return f"job {self.job.get('id')} failed: {super().__str__()}"
+        return f"job {job_id_of(self.job)} failed: {super().__str__()}"
 
 
 class JobCancelled(JobFailed):
-    """A job was cancelled (status ``error`` with code ``storage.jobCancelled``)."""
+    """A job was cancelled (status ``error`` with code ``storage.jobCancelled``; SQL batch: ``cancelled``)."""
+
+    _default_message = "the job was cancelled"
 
 
 class JobTimeout(APIError):
@@ -95,7 +101,7 @@ class JobTimeout(APIError):
 
     def __init__(self, job: dict[str, Any], timeout: float):
         super().__init__(
-            f"job {job.get('id')} is still {job.get('status')} after {timeout:g} s", code="client.jobTimeout"
+            f"job {job_id_of(job)} is still {job.get('status')} after {timeout:g} s", code="client.jobTimeout"
         )
         self.job = job
         self.timeout = timeout
@@ -134,6 +140,8 @@ def error_from_response(response: httpx.Response) -> APIError:
         if isinstance(error, dict):  # {"error": {"code", "message"}, "exceptionId"}
             message = _str(error.get("message"))
             code = _str(error.get("code"))
+        elif isinstance(error, list):  # CARTO SQL API: {"error": ["message", ...]}
+            message = "; ".join(str(e) for e in error if e not in (None, "")) or None
         else:  # Keboola: {"error", "code", "status": "error", "exceptionId"}
             message = _str(error) or _str(body.get("message"))
         code = code or _str(body.get("code"))
@@ -149,6 +157,11 @@ def job_error(job: dict[str, Any]) -> JobFailed:
     """The exception for a job that ended in ``error``."""
     code = (job.get("error") or {}).get("code")
     return JobCancelled(job) if code == JOB_CANCELLED_CODE else JobFailed(job)
+
+
+def job_id_of(job: dict[str, Any]) -> Any:
+    """The id of a storage job (``id``) or of a SQL batch job (``job_id``)."""
+    return job.get("id", job.get("job_id"))
 
 
 def _str(value: Any) -> str | None:

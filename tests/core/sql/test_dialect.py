@@ -630,8 +630,11 @@ def test_version_is_a_literal(db: duckdb.DuckDBPyConnection) -> None:
 
 def test_current_schema_and_now(db: duckdb.DuckDBPyConnection) -> None:
     statement = one("select current_schema, current_schema(), now()")
-    assert statement.sql == "SELECT 'public', 'public', CURRENT_TIMESTAMP"
+    assert statement.sql == "SELECT 'public' AS \"current_schema\", 'public' AS \"current_schema\", CURRENT_TIMESTAMP"
     run(db, statement)
+    # as a bare select item a replaced function keeps PostgreSQL's column name; elsewhere it is a value
+    assert one("select version()").sql.endswith('AS "version"')
+    assert one("select upper(version()) as v").sql.startswith("SELECT UPPER('PostgreSQL")
 
 
 @pytest.mark.parametrize(

@@ -1168,13 +1168,21 @@ def _translate(nodes: list[exp.Expr]) -> None:
         if isinstance(node, exp.DataType):
             _translate_type(node)
         elif isinstance(node, exp.CurrentVersion):
-            node.replace(exp.Literal.string(_versions()))
+            _replace_keeping_name(node, exp.Literal.string(_versions()), "version")
         elif _is_current_schema(node):
-            node.replace(exp.Literal.string("public"))
+            _replace_keeping_name(node, exp.Literal.string("public"), "current_schema")
         elif isinstance(node, exp.Func):
             _translate_function(node)
         elif isinstance(node, exp.TableAlias):
             _set_returning_alias(node)
+
+
+def _replace_keeping_name(node: exp.Expr, value: exp.Expr, name: str) -> None:
+    """Replace a function by a constant; as a bare select item it keeps PostgreSQL's column name."""
+    if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+        node.replace(exp.alias_(value, name, quoted=True))
+    else:
+        node.replace(value)
 
 
 def _is_current_schema(node: exp.Expr) -> bool:
