@@ -178,6 +178,17 @@ class SQL:
                 result: dict[str, Any] = response.json()
         return result
 
+    def privacy(self, table: str) -> str:
+        """The privacy of ``table`` (``private``, ``public`` or ``link``); ``"in.c-main.t"`` names a bucket's table."""
+        body = self._http.json("GET", f"{SQL_PATH}/tables/{quote(table, safe='')}/privacy")
+        return str(body["privacy"])
+
+    def set_privacy(self, table: str, privacy: str) -> None:
+        """Make ``table`` ``private``, ``public`` or ``link``: anonymous SQL may read public and link tables."""
+        self._http.json(
+            "PUT", f"{SQL_PATH}/tables/{quote(table, safe='')}/privacy", json={"privacy": privacy}
+        )
+
     def copy_to(self, query: str, dest: Dest, *, on_progress: ProgressCallback | None = None) -> int:
         """Stream the output of ``COPY (…) TO STDOUT [WITH (…)]`` to a path or binary file object.
 

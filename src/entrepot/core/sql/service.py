@@ -658,27 +658,46 @@ def _lake_table_name(cur: duckdb.DuckDBPyConnection, ref: TableRef) -> str | Non
     return str(found[0]) if found else None
 
 
+def _stored_table(s: Any, project: Project, table: str) -> StoredTable | None:
+    schema, _, name = table.rpartition(".")
+    return s.scalar(
+        select(StoredTable)
+        .join(Bucket, StoredTable.bucket_id == Bucket.id)
+        .where(
+            Bucket.project_id == project.id,
+            Bucket.ident == (schema or DEFAULT_SCHEMA),
+            func.lower(StoredTable.name) == name.lower(),
+        )
+    )
+
+
+def _bucket_of(table: str) -> str:
+    return table.rpartition(".")[0] or DEFAULT_SCHEMA
+
+
+def get_privacy(services: Services, principal: Principal, project: str | int, table: str) -> str:
+    """The privacy of ``table`` (a table of the default schema, or ``"in.c-main.t"``)."""
+    row = find_project(services, project)
+    check_member(principal, row)
+    principal.require_bucket(_bucket_of(table), "read")
+    with services.catalog.session(readonly=True) as s:
+        stored = _stored_table(s, row, table)
+        if stored is None:
+            raise E.NotFound(f'relation "{table}" does not exist', code="sql.missingRelation")
+        return stored.privacy
+
+
 def set_privacy(
     services: Services, principal: Principal, project: str | int, table: str, privacy: str
 ) -> None:
-    """Make a table of the default schema (or ``"bucket.table"``) private, public or link-shared."""
+    """Make ``table`` private, public or link-shared (public and link: anonymous SQL may read it)."""
     if privacy not in PRIVACIES:
         raise E.InvalidInput(f"privacy must be one of {', '.join(PRIVACIES)}", code="sql.invalidPrivacy")
     row = find_project(services, project)
     check_member(principal, row)
-    schema, _, name = table.rpartition(".")
-    schema = schema or DEFAULT_SCHEMA
-    principal.require_bucket(schema, "write")
+    principal.require_bucket(_bucket_of(table), "write")
     with services.catalog.session() as s:
-        stored = s.scalar(
-            select(StoredTable)
-            .join(Bucket, StoredTable.bucket_id == Bucket.id)
-            .where(
-                Bucket.project_id == row.id,
-                Bucket.ident == schema,
-                func.lower(StoredTable.name) == name.lower(),
-            )
-        )
+        stored = _stored_table(s, row, table)
         if stored is None:
-            raise E.NotFound(f'relation "{name}" does not exist', code="sql.missingRelation")
+            raise E.NotFound(f'relation "{table}" does not exist', code="sql.missingRelation")
         stored.privacy = privacy

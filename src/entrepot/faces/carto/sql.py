@@ -241,6 +241,28 @@ async def copy_to(request: Request) -> Response:
     )
 
 
+# -- privacy (entrepot extension; CARTO sets it through its datasets API) ------------------------
+
+
+async def privacy_set(request: Request) -> Response:
+    services = services_of(request)
+    params = await params_of(request)
+    call = await caller(request, _project(request), params)
+    table = request.path_params["table"]
+    privacy = str(params.get("privacy") or "").lower()
+    await run_in_threadpool(service.set_privacy, services, call.principal, call.project, table, privacy)
+    return JSONResponse({"table": table, "privacy": privacy})
+
+
+async def privacy_get(request: Request) -> Response:
+    services = services_of(request)
+    params = await params_of(request)
+    call = await caller(request, _project(request), params)
+    table = request.path_params["table"]
+    privacy = await run_in_threadpool(service.get_privacy, services, call.principal, call.project, table)
+    return JSONResponse({"table": table, "privacy": privacy})
+
+
 # -- routing -------------------------------------------------------------------------------------
 
 
@@ -253,6 +275,8 @@ def router() -> APIRouter:
         ("/sql/job", job_create, ["POST"], "Create a batch job"),
         ("/sql/copyfrom", copy_from, ["POST"], "COPY … FROM STDIN: load a streamed CSV or text body"),
         ("/sql/copyto", copy_to, ["GET", "POST"], "COPY … TO STDOUT: stream a query's rows"),
+        ("/sql/tables/{table}/privacy", privacy_get, ["GET"], "A table's privacy (entrepot extension)"),
+        ("/sql/tables/{table}/privacy", privacy_set, ["PUT"], "Make a table private, public or link-shared"),
         ("/sql", query, ["GET", "POST"], "Run SQL"),
     ]
     for prefix in PROJECT_PREFIXES:
