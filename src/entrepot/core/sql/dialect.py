@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import itertools
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
+
+# sqlglot warns when it falls back to a generic Command; such statements are refused here anyway
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.tokens import Token, TokenType
 
@@ -124,6 +128,9 @@ SUPPORTED = (
     "supported statements are SELECT, INSERT, UPDATE, DELETE, CREATE TABLE, DROP TABLE, ALTER TABLE, "
     "TRUNCATE, EXPLAIN, COPY … FROM STDIN, COPY … TO STDOUT and SELECT CDB_CartodbfyTable(…)"
 )
+_ONE_TRANSACTION = (
+    "a request (or a batch query) runs as one transaction: its statements commit together or not at all"
+)
 _COPY_HINT = "use COPY … FROM STDIN via the copyfrom endpoint or COPY … TO STDOUT via copyto"
 _ISOLATION = "a project's SQL sees only its own tables; name a bucket's table as \"in.c-main\".mytable"
 _ALTER_HINT = "use ALTER TABLE with ADD COLUMN, DROP COLUMN, RENAME COLUMN, ALTER COLUMN or RENAME TO"
@@ -147,14 +154,14 @@ REFUSED_STATEMENTS: Mapping[str, str] = {
     "CHECKPOINT": "storage maintenance is managed by the server",
     "VACUUM": "storage maintenance is managed by the server",
     "ANALYZE": "storage maintenance is managed by the server",
-    "BEGIN": "each statement runs in its own transaction",
-    "START": "each statement runs in its own transaction",
-    "COMMIT": "each statement runs in its own transaction",
-    "END": "each statement runs in its own transaction",
-    "ROLLBACK": "each statement runs in its own transaction",
-    "ABORT": "each statement runs in its own transaction",
-    "SAVEPOINT": "each statement runs in its own transaction",
-    "RELEASE": "each statement runs in its own transaction",
+    "BEGIN": _ONE_TRANSACTION,
+    "START": _ONE_TRANSACTION,
+    "COMMIT": _ONE_TRANSACTION,
+    "END": _ONE_TRANSACTION,
+    "ROLLBACK": _ONE_TRANSACTION,
+    "ABORT": _ONE_TRANSACTION,
+    "SAVEPOINT": _ONE_TRANSACTION,
+    "RELEASE": _ONE_TRANSACTION,
     "DESCRIBE": _INTROSPECTION,
     "DESC": _INTROSPECTION,
     "SHOW": _INTROSPECTION,
