@@ -50,9 +50,6 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
-
-# sqlglot warns when it falls back to a generic Command; such statements are refused here anyway
-logging.getLogger("sqlglot").setLevel(logging.ERROR)
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.tokens import Token, TokenType
 
@@ -60,6 +57,9 @@ from entrepot import __version__ as _ENTREPOT_VERSION
 from entrepot.core import errors as E
 
 __all__ = ["CopyOptions", "Namespace", "Statement", "TableRef", "parse"]
+
+# sqlglot warns when it falls back to a generic Command; such statements are refused here anyway
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
 # --------------------------------------------------------------------------------------------
