@@ -17,7 +17,7 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from entrepot.core import errors as E
@@ -145,18 +145,20 @@ def visible_columns(columns: Sequence[Column], skip: set[str]) -> list[int]:
 # -- json ----------------------------------------------------------------------------------------
 
 
-def json_chunks(result: Result, *, skip: set[str], max_rows: int | None) -> Iterator[bytes]:
-    """``{"rows": [...], "time": …, "fields": {…}, "total_rows": n}``, written as rows arrive.
+def _json_array(
+    result: Result,
+    head: str,
+    item: Callable[[tuple[Any, ...]], Any],
+    tail: Callable[[int], str],
+    max_rows: int | None,
+) -> Iterator[bytes]:
+    """``head`` + the rows rendered by ``item`` as a JSON array + ``tail(row count)``, streamed.
 
-    An error after the first bytes (time limit, row cap) ends the document with an ``error``
-    key instead of ``time``/``total_rows``, as CARTO does.
+    An error before the first bytes leave propagates (the caller still answers with its status);
+    after that it ends the document with CARTO's ``"error"`` key instead of ``tail``.
     """
-    keep = visible_columns(result.columns, skip)
-    names = [result.columns[i].name for i in keep]
-    convert = _converters(result.columns)
     buf = io.StringIO()
-    buf.write('{"rows":[')
-    first = True
+    buf.write(head)
     sent = False
     count = 0
     try:
@@ -165,24 +167,38 @@ def json_chunks(result: Result, *, skip: set[str], max_rows: int | None) -> Iter
                 count += 1
                 if max_rows is not None and count > max_rows:
                     raise E.PayloadTooLarge(_too_many(max_rows), code="sql.tooManyRows")
-                if not first:
+                if count > 1:
                     buf.write(",")
-                first = False
-                buf.write(json.dumps({names[j]: convert[i](row[i]) for j, i in enumerate(keep)}, default=str))
+                buf.write(json.dumps(item(row), default=str))
             if buf.tell() >= FLUSH_BYTES:
                 sent = True
                 yield buf.getvalue().encode()
                 buf = io.StringIO()
     except E.EntrepotError as exc:
-        if not sent:  # nothing sent yet: the caller can still answer with the error's status
+        if not sent:
             raise
         buf.write('],"error":' + json.dumps([exc.message]) + "}")
         yield buf.getvalue().encode()
         return
-    fields = {result.columns[i].name: field(result.columns[i]) for i in keep}
-    total = result.affected if result.affected is not None and not result.columns else count
-    buf.write(f'],"time":{result.elapsed:.3f},"fields":{json.dumps(fields)},"total_rows":{total}}}')
+    buf.write(tail(count))
     yield buf.getvalue().encode()
+
+
+def json_chunks(result: Result, *, skip: set[str], max_rows: int | None) -> Iterator[bytes]:
+    """``{"rows": [...], "time": …, "fields": {…}, "total_rows": n}``, written as rows arrive."""
+    keep = visible_columns(result.columns, skip)
+    names = [result.columns[i].name for i in keep]
+    convert = _converters(result.columns)
+    fields = {result.columns[i].name: field(result.columns[i]) for i in keep}
+
+    def tail(count: int) -> str:
+        total = result.affected if result.affected is not None and not result.columns else count
+        return f'],"time":{result.elapsed:.3f},"fields":{json.dumps(fields)},"total_rows":{total}}}'
+
+    def item(row: tuple[Any, ...]) -> dict[str, Any]:
+        return {names[j]: convert[i](row[i]) for j, i in enumerate(keep)}
+
+    return _json_array(result, '{"rows":[', item, tail, max_rows)
 
 
 def _too_many(limit: int) -> str:
@@ -238,37 +254,13 @@ def geojson_chunks(result: Result, *, skip: set[str], dp: int, max_rows: int | N
     geo = names.index(GEOJSON_COLUMN)
     keep = [i for i in visible_columns(result.columns, skip) if names[i] not in HIDDEN_IN_GEOJSON]
     convert = _converters(result.columns)
-    buf = io.StringIO()
-    buf.write('{"type":"FeatureCollection","features":[')
-    first = True
-    sent = False
-    count = 0
-    try:
-        for batch in result.batches:
-            for row in batch:
-                count += 1
-                if max_rows is not None and count > max_rows:
-                    raise E.PayloadTooLarge(_too_many(max_rows), code="sql.tooManyRows")
-                geometry = round_geojson(json.loads(row[geo]), dp) if row[geo] is not None else None
-                feature = {
-                    "type": "Feature",
-                    "geometry": geometry,
-                    "properties": {names[i]: convert[i](row[i]) for i in keep},
-                }
-                buf.write(("" if first else ",") + json.dumps(feature, default=str))
-                first = False
-            if buf.tell() >= FLUSH_BYTES:
-                sent = True
-                yield buf.getvalue().encode()
-                buf = io.StringIO()
-    except E.EntrepotError as exc:
-        if not sent:
-            raise
-        buf.write('],"error":' + json.dumps([exc.message]) + "}")
-        yield buf.getvalue().encode()
-        return
-    buf.write("]}")
-    yield buf.getvalue().encode()
+
+    def item(row: tuple[Any, ...]) -> dict[str, Any]:
+        geometry = round_geojson(json.loads(row[geo]), dp) if row[geo] is not None else None
+        properties = {names[i]: convert[i](row[i]) for i in keep}
+        return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+    return _json_array(result, '{"type":"FeatureCollection","features":[', item, lambda _: "]}", max_rows)
 
 
 def geojson_wrap(sql: str) -> str:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from entrepot.core import errors as E
 from entrepot.core.sql import batch, copy, formats, service
-from entrepot.faces.carto.deps import caller, params_of
+from entrepot.faces.carto.deps import Caller, caller, params_of
 from entrepot.faces.http import body_chunks, content_disposition, read_body, services_of
 from entrepot.services import Services
 
@@ -110,10 +110,14 @@ def _chain(first: bytes, rest: Iterator[bytes], stack: ExitStack) -> Iterator[by
         stack.close()
 
 
-async def query(request: Request) -> Response:
-    services = services_of(request)
+async def _begin(request: Request) -> tuple[Services, dict[str, Any], Caller]:
+    """The services, the merged parameters and the caller of a request."""
     params = await params_of(request)
-    call = await caller(request, _project(request), params)
+    return services_of(request), params, await caller(request, _project(request), params)
+
+
+async def query(request: Request) -> Response:
+    services, params, call = await _begin(request)
     q = params.get("q")
     if not isinstance(q, str) or not q.strip():
         raise E.InvalidInput("You must indicate a sql query", code="sql.missingQuery")
@@ -141,24 +145,20 @@ async def query(request: Request) -> Response:
 # -- batch jobs ------------------------------------------------------------------------------
 
 
-async def _batch_params(request: Request) -> dict[str, Any]:
-    return await params_of(request)
+def _query_of(params: dict[str, Any]) -> Any:
+    if "query" not in params:
+        raise E.InvalidInput("You must indicate a valid SQL", code="sql.batch.missingQuery")
+    return params["query"]
 
 
 async def job_create(request: Request) -> Response:
-    services = services_of(request)
-    params = await _batch_params(request)
-    call = await caller(request, _project(request), params)
-    if "query" not in params:
-        raise E.InvalidInput("You must indicate a valid SQL", code="sql.batch.missingQuery")
-    job = await run_in_threadpool(batch.create, services, call.principal, call.project, params["query"])
+    services, params, call = await _begin(request)
+    job = await run_in_threadpool(batch.create, services, call.principal, call.project, _query_of(params))
     return JSONResponse(batch.view(job, call.project), status_code=201)
 
 
 async def job_read(request: Request) -> Response:
-    services = services_of(request)
-    params = await params_of(request)
-    call = await caller(request, _project(request), params)
+    services, _params, call = await _begin(request)
     job = await run_in_threadpool(
         batch.get, services, call.principal, call.project, request.path_params["job_id"]
     )
@@ -166,21 +166,16 @@ async def job_read(request: Request) -> Response:
 
 
 async def job_update(request: Request) -> Response:
-    services = services_of(request)
-    params = await _batch_params(request)
-    call = await caller(request, _project(request), params)
-    if "query" not in params:
-        raise E.InvalidInput("You must indicate a valid SQL", code="sql.batch.missingQuery")
+    services, params, call = await _begin(request)
+    job_id = request.path_params["job_id"]
     job = await run_in_threadpool(
-        batch.update, services, call.principal, call.project, request.path_params["job_id"], params["query"]
+        batch.update, services, call.principal, call.project, job_id, _query_of(params)
     )
     return JSONResponse(batch.view(job, call.project))
 
 
 async def job_cancel(request: Request) -> Response:
-    services = services_of(request)
-    params = await params_of(request)
-    call = await caller(request, _project(request), params)
+    services, _params, call = await _begin(request)
     job = await run_in_threadpool(
         batch.cancel, services, call.principal, call.project, request.path_params["job_id"]
     )
@@ -226,9 +221,7 @@ async def _drain(request: Request, limit: int) -> None:
 
 
 async def copy_to(request: Request) -> Response:
-    services = services_of(request)
-    params = await params_of(request)
-    call = await caller(request, _project(request), params)
+    services, params, call = await _begin(request)
     q = params.get("q")
     chunks = await run_in_threadpool(
         copy.copy_to, services, call.principal, call.project, q if isinstance(q, str) else ""
@@ -245,9 +238,7 @@ async def copy_to(request: Request) -> Response:
 
 
 async def privacy_set(request: Request) -> Response:
-    services = services_of(request)
-    params = await params_of(request)
-    call = await caller(request, _project(request), params)
+    services, params, call = await _begin(request)
     table = request.path_params["table"]
     privacy = str(params.get("privacy") or "").lower()
     await run_in_threadpool(service.set_privacy, services, call.principal, call.project, table, privacy)
@@ -255,9 +246,7 @@ async def privacy_set(request: Request) -> Response:
 
 
 async def privacy_get(request: Request) -> Response:
-    services = services_of(request)
-    params = await params_of(request)
-    call = await caller(request, _project(request), params)
+    services, _params, call = await _begin(request)
     table = request.path_params["table"]
     privacy = await run_in_threadpool(service.get_privacy, services, call.principal, call.project, table)
     return JSONResponse({"table": table, "privacy": privacy})
