@@ -481,8 +481,32 @@ def _query(tree: exp.Expr, ns: Namespace, literal_starts: set[int]) -> Statement
     cartodbfy = _cartodbfy(tree, ns)
     if cartodbfy is not None:
         return cartodbfy
+    _name_function_columns(tree)  # before the translations rename ST_* functions
     reads = _check(tree, ns, literal_starts)
     return Statement(kind="select", sql=_generate(tree), reads=reads)
+
+
+# functions sqlglot parses into a class of another name: the name PostgreSQL users wrote
+_PARSED_NAMES = {"current_timestamp": "now", "st_point": "st_makepoint"}
+
+
+def _name_function_columns(tree: exp.Expr) -> None:
+    """Unaliased function calls in the outermost select list get PostgreSQL's column name.
+
+    PostgreSQL names ``count(*)`` ``count`` and ``avg(x)`` ``avg``; DuckDB would say
+    ``count_star()`` and ``avg(x)``, which breaks clients that read ``row["count"]``.
+    """
+    select = tree if isinstance(tree, exp.Select) else None
+    if select is None:
+        return
+    for item in list(select.expressions):
+        if isinstance(item, exp.Func) and not isinstance(
+            item, exp.Alias | exp.Cast | exp.CurrentVersion | exp.CurrentSchema
+        ):
+            name = item.this if isinstance(item, exp.Anonymous) else item.sql_name()
+            if isinstance(name, str) and name.isidentifier():
+                name = _PARSED_NAMES.get(name.lower(), name.lower())
+                item.replace(exp.alias_(item.copy(), name, quoted=True))
 
 
 def _insert(tree: exp.Expr, ns: Namespace, literal_starts: set[int]) -> list[Statement]:
