@@ -631,7 +631,7 @@ def test_version_is_a_literal(db: duckdb.DuckDBPyConnection) -> None:
 def test_current_schema_and_now(db: duckdb.DuckDBPyConnection) -> None:
     statement = one("select current_schema, current_schema(), now()")
     assert statement.sql == (
-        "SELECT 'public' AS \"current_schema\", 'public' AS \"current_schema\", CURRENT_TIMESTAMP AS \"now\""
+        'SELECT \'public\' AS "current_schema", \'public\' AS "current_schema", CURRENT_TIMESTAMP AS "now"'
     )
     run(db, statement)
     # as a bare select item a replaced function keeps PostgreSQL's column name; elsewhere it is a value
@@ -646,17 +646,32 @@ def test_current_schema_and_now(db: duckdb.DuckDBPyConnection) -> None:
         ("SELECT CAST('POINT(1 2)' AS geometry)", "SELECT PG_GEOMETRY('POINT(1 2)')"),
         ("SELECT 'POINT(1 2)'::geography", "SELECT PG_GEOMETRY('POINT(1 2)')"),
         ("SELECT 'POINT(1 2)'::geometry(Point, 3857)", "SELECT PG_GEOMETRY('POINT(1 2)', 3857)"),
-        ("SELECT ST_MakePoint(1, 2)", "SELECT ST_POINT(1, 2) AS \"st_makepoint\""),
-        ("SELECT ST_SetSRID(g, 4326) FROM t", 'SELECT PG_SETSRID(g, 4326) AS "st_setsrid" FROM "in.c-public"."t"'),
+        ("SELECT ST_MakePoint(1, 2)", 'SELECT ST_POINT(1, 2) AS "st_makepoint"'),
+        (
+            "SELECT ST_SetSRID(g, 4326) FROM t",
+            'SELECT PG_SETSRID(g, 4326) AS "st_setsrid" FROM "in.c-public"."t"',
+        ),
         ("SELECT st_srid(g) FROM t", 'SELECT PG_SRID(g) AS "st_srid" FROM "in.c-public"."t"'),
-        ("SELECT ST_Transform(g, 3857) FROM t", 'SELECT PG_TRANSFORM(g, 3857) AS "st_transform" FROM "in.c-public"."t"'),
+        (
+            "SELECT ST_Transform(g, 3857) FROM t",
+            'SELECT PG_TRANSFORM(g, 3857) AS "st_transform" FROM "in.c-public"."t"',
+        ),
         ("SELECT ST_AsEWKT(g) FROM t", 'SELECT PG_ASEWKT(g) AS "st_asewkt" FROM "in.c-public"."t"'),
         ("SELECT ST_AsText(g) FROM t", 'SELECT PG_ASTEXT(g) AS "st_astext" FROM "in.c-public"."t"'),
         ("SELECT ST_AsGeoJSON(g) FROM t", 'SELECT PG_ASGEOJSON(g) AS "st_asgeojson" FROM "in.c-public"."t"'),
-        ("SELECT ST_AsGeoJSON(g, 5) FROM t", 'SELECT PG_ASGEOJSON(g, 5) AS "st_asgeojson" FROM "in.c-public"."t"'),
+        (
+            "SELECT ST_AsGeoJSON(g, 5) FROM t",
+            'SELECT PG_ASGEOJSON(g, 5) AS "st_asgeojson" FROM "in.c-public"."t"',
+        ),
         ("SELECT ST_GeomFromText('POINT(1 2)')", "SELECT PG_GEOMETRY('POINT(1 2)') AS \"st_geomfromtext\""),
-        ("SELECT ST_GeomFromText('POINT(1 2)', 4326)", "SELECT PG_GEOMETRY('POINT(1 2)', 4326) AS \"st_geomfromtext\""),
-        ("SELECT ST_GeomFromEWKT('SRID=4326;POINT(1 2)')", "SELECT PG_GEOMETRY('SRID=4326;POINT(1 2)') AS \"st_geomfromewkt\""),
+        (
+            "SELECT ST_GeomFromText('POINT(1 2)', 4326)",
+            "SELECT PG_GEOMETRY('POINT(1 2)', 4326) AS \"st_geomfromtext\"",
+        ),
+        (
+            "SELECT ST_GeomFromEWKT('SRID=4326;POINT(1 2)')",
+            "SELECT PG_GEOMETRY('SRID=4326;POINT(1 2)') AS \"st_geomfromewkt\"",
+        ),
         ("SELECT * FROM generate_series(1,10) i", "SELECT * FROM GENERATE_SERIES(1, 10) AS i(i)"),
         ("SELECT * FROM generate_series(1,10) AS i(n)", "SELECT * FROM GENERATE_SERIES(1, 10) AS i(n)"),
         ("SELECT * FROM generate_series(1,10)", "SELECT * FROM GENERATE_SERIES(1, 10)"),
