@@ -274,12 +274,16 @@ def router() -> APIRouter:
                 path = f"{prefix}/api/{version}{tail}"
                 documented = prefix == "/user/{project}" and version == "v2"
                 for variant in (path, path + "/"):
-                    r.add_api_route(
-                        variant,
-                        endpoint,
-                        methods=methods,
-                        summary=summary,
-                        include_in_schema=documented and variant == path,
-                        name=f"carto.{endpoint.__name__}",
-                    )
+                    for method in methods:  # one route per method: unique OpenAPI operation ids
+                        r.add_api_route(
+                            variant,
+                            endpoint,
+                            methods=[method],
+                            summary=summary,
+                            include_in_schema=documented and variant == path,
+                            name=f"carto.{endpoint.__name__}.{method.lower()}",
+                            operation_id=f"carto_{endpoint.__name__}_{method.lower()}"
+                            if documented
+                            else None,
+                        )
     return r
