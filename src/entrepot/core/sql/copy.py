@@ -127,9 +127,9 @@ def copy_from(
                 for chunk in data:
                     out.write(chunk)
                 csv_options = options
-        definitions = service._definitions(services, row, {st.target})
+        definitions = service.definitions_of(services, row, {st.target})
         types = dict(table)
-        with box.cursor(write=True) as cur, service._guard(cur, services.settings.sql_batch_time_limit, None):
+        with box.cursor(write=True) as cur, service.guard(cur, services.settings.sql_batch_time_limit, None):
             cur.execute("BEGIN TRANSACTION")
             try:
                 loaded = _insert(cur, st, columns, types, spool, csv_options)

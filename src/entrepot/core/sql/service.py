@@ -97,12 +97,13 @@ class Result:
 
 
 def find_project(services: Services, project: str | int) -> Project:
-    """The project named (or numbered) ``project``; ``NotFound`` naming it otherwise."""
-    with services.catalog.session(readonly=True) as s:
-        if isinstance(project, int):
-            row = s.get(Project, project)
-        else:
-            row = s.scalar(select(Project).where(Project.name == project))
+    """The project named (or numbered) ``project``; ``NotFound`` in CARTO's words otherwise."""
+    from entrepot.core.projects import get_project
+
+    try:
+        row = get_project(services.catalog, project)
+    except E.NotFound:
+        row = None
     if row is None or row.disabled:
         raise E.NotFound(
             f"Sorry, we can't find CARTO user '{project}'. Please check that you have entered "
@@ -146,17 +147,23 @@ def namespace(services: Services, project: Project) -> Namespace:
     )
 
 
+def stored_table(s: Any, project: Project, ref: TableRef) -> StoredTable | None:
+    """The catalog row of the lake table ``ref`` (names compare like DuckDB's: case-insensitively)."""
+    return s.scalar(
+        select(StoredTable)
+        .join(Bucket, StoredTable.bucket_id == Bucket.id)
+        .where(
+            Bucket.project_id == project.id,
+            Bucket.ident == ref.schema,
+            func.lower(StoredTable.name) == ref.name.lower(),
+        )
+    )
+
+
 def _privacy(services: Services, project: Project, ref: TableRef) -> str | None:
     with services.catalog.session(readonly=True) as s:
-        return s.scalar(
-            select(StoredTable.privacy)
-            .join(Bucket, StoredTable.bucket_id == Bucket.id)
-            .where(
-                Bucket.project_id == project.id,
-                Bucket.ident == ref.schema,
-                func.lower(StoredTable.name) == ref.name.lower(),
-            )
-        )
+        row = stored_table(s, project, ref)
+        return row.privacy if row is not None else None
 
 
 def authorize(
@@ -244,7 +251,7 @@ class TimeLimitExceeded(E.TimeLimitExceeded):
 
 
 @contextmanager
-def _guard(
+def guard(
     cur: duckdb.DuckDBPyConnection, timeout: float | None, cancel: threading.Event | None
 ) -> Iterator[None]:
     """Interrupt ``cur`` at ``timeout`` or on ``cancel``; translate DuckDB errors while the block runs."""
@@ -367,7 +374,7 @@ def execute(
     box = services.sql.sandbox(project.name, read_only=not writes)
     with ExitStack() as stack:
         cur = stack.enter_context(box.cursor(write=writes))
-        stack.enter_context(_guard(cur, timeout, cancel))
+        stack.enter_context(guard(cur, timeout, cancel))
         if writes:
             yield _run_writes(
                 services, project, cur, statements, max_rows=max_rows, on_statement=on_statement
@@ -404,7 +411,7 @@ def _run_writes(
     on_statement: Callable[[int], None] | None,
 ) -> Result:
     """Run a writing script in one transaction; returns its last result, materialised."""
-    definitions = _definitions(services, project, {ref for st in statements for ref in st.writes})
+    definitions = definitions_of(services, project, {ref for st in statements for ref in st.writes})
     columns: list[Column] = []
     rows: list[tuple[Any, ...]] = []
     affected: int | None = None
@@ -578,24 +585,13 @@ def maintain(cur: duckdb.DuckDBPyConnection, ref: TableRef, definition: dict[str
 # -- catalog sync --------------------------------------------------------------------------------
 
 
-def _definitions(
+def definitions_of(
     services: Services, project: Project, refs: set[TableRef]
 ) -> dict[TableRef, dict[str, Any] | None]:
-    out: dict[TableRef, dict[str, Any] | None] = {}
-    if not refs:
-        return out
+    """The SQL definitions (geometry SRIDs, serial columns, cartodbfied) of the tables ``refs``."""
     with services.catalog.session(readonly=True) as s:
-        for ref in refs:
-            out[ref] = s.scalar(
-                select(StoredTable.definition)
-                .join(Bucket, StoredTable.bucket_id == Bucket.id)
-                .where(
-                    Bucket.project_id == project.id,
-                    Bucket.ident == ref.schema,
-                    func.lower(StoredTable.name) == ref.name.lower(),
-                )
-            )
-    return out
+        rows = {ref: stored_table(s, project, ref) for ref in refs}
+        return {ref: row.definition if row is not None else None for ref, row in rows.items()}
 
 
 def sync_catalog(
@@ -617,11 +613,7 @@ def sync_catalog(
             )
             if bucket is None:
                 continue
-            row = s.scalar(
-                select(StoredTable).where(
-                    StoredTable.bucket_id == bucket.id, func.lower(StoredTable.name) == ref.name.lower()
-                )
-            )
+            row = stored_table(s, project, ref)
             if not columns or real_name is None:
                 if row is not None:
                     s.execute(delete(StoredTable).where(StoredTable.id == row.id))
@@ -658,30 +650,20 @@ def _lake_table_name(cur: duckdb.DuckDBPyConnection, ref: TableRef) -> str | Non
     return str(found[0]) if found else None
 
 
-def _stored_table(s: Any, project: Project, table: str) -> StoredTable | None:
+def _table_ref(table: str) -> TableRef:
+    """``"t"`` (the default schema) or ``"in.c-main.t"`` as a lake table reference."""
     schema, _, name = table.rpartition(".")
-    return s.scalar(
-        select(StoredTable)
-        .join(Bucket, StoredTable.bucket_id == Bucket.id)
-        .where(
-            Bucket.project_id == project.id,
-            Bucket.ident == (schema or DEFAULT_SCHEMA),
-            func.lower(StoredTable.name) == name.lower(),
-        )
-    )
-
-
-def _bucket_of(table: str) -> str:
-    return table.rpartition(".")[0] or DEFAULT_SCHEMA
+    return TableRef(schema or DEFAULT_SCHEMA, name)
 
 
 def get_privacy(services: Services, principal: Principal, project: str | int, table: str) -> str:
     """The privacy of ``table`` (a table of the default schema, or ``"in.c-main.t"``)."""
     row = find_project(services, project)
     check_member(principal, row)
-    principal.require_bucket(_bucket_of(table), "read")
+    ref = _table_ref(table)
+    principal.require_bucket(ref.schema, "read")
     with services.catalog.session(readonly=True) as s:
-        stored = _stored_table(s, row, table)
+        stored = stored_table(s, row, ref)
         if stored is None:
             raise E.NotFound(f'relation "{table}" does not exist', code="sql.missingRelation")
         return stored.privacy
@@ -695,9 +677,10 @@ def set_privacy(
         raise E.InvalidInput(f"privacy must be one of {', '.join(PRIVACIES)}", code="sql.invalidPrivacy")
     row = find_project(services, project)
     check_member(principal, row)
-    principal.require_bucket(_bucket_of(table), "write")
+    ref = _table_ref(table)
+    principal.require_bucket(ref.schema, "write")
     with services.catalog.session() as s:
-        stored = _stored_table(s, row, table)
+        stored = stored_table(s, row, ref)
         if stored is None:
             raise E.NotFound(f'relation "{table}" does not exist', code="sql.missingRelation")
         stored.privacy = privacy

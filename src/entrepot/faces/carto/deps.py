@@ -23,7 +23,7 @@ from entrepot.core import errors as E
 from entrepot.core.auth import Principal, authenticate
 from entrepot.core.catalog import Project
 from entrepot.faces.errors import Problem
-from entrepot.faces.http import read_body, services_of
+from entrepot.faces.http import presented_token, read_body, services_of
 from entrepot.logs import project_var, token_var
 
 PREFIXES = ("/user/", "/u/", "/api/v1/sql", "/api/v2/sql")
@@ -84,14 +84,7 @@ def presented_key(request: Request, params: dict[str, Any]) -> tuple[str | None,
     if basic is not None:
         key: str | None = basic[1]
     else:
-        key = params.get("api_key") or params.get("map_key")
-        if not key:
-            header = request.headers.get("authorization", "")
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() in ("bearer", "token") and value.strip():
-                key = value.strip()
-            else:
-                key = request.headers.get("x-storageapi-token")
+        key = params.get("api_key") or params.get("map_key") or presented_token(request, allow_api_key=False)
     if not isinstance(key, str) or not key.strip() or key.strip() == DEFAULT_PUBLIC:
         key = None
     return (key.strip() if key else None), (basic[0] if basic else None)
