@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from entrepot import __version__
 from entrepot.config import Settings
-from entrepot.faces import carto, ops, spaces, storage_v2
+from entrepot.faces import carto, exports, ops, spaces, storage_v2
 from entrepot.faces.errors import install_error_handlers, register_face
 from entrepot.faces.storage_v2.render import render_error as keboola_error
 from entrepot.logs import request_id_var
@@ -28,6 +28,7 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 register_face(storage_v2.PREFIX + "/", keboola_error)
 for _prefix in carto.PREFIXES:
     register_face(_prefix, carto.render_error)
+register_face(exports.PREFIX + "/", exports.render_error)
 
 
 class RequestContext:
@@ -108,6 +109,10 @@ def create_app(
                 "name": carto.TAG,
                 "description": "CARTO-compatible SQL API: queries, batch jobs, COPY FROM/TO.",
             },
+            {
+                "name": exports.TAG,
+                "description": "Export jobs (csv, json, parquet, excel) with filters, and export templates.",
+            },
             {"name": ops.TAG, "description": "Health, readiness and metrics."},
         ],
     )
@@ -118,5 +123,6 @@ def create_app(
     app.include_router(storage_v2.router())
     app.include_router(spaces.router())
     app.include_router(carto.router())
+    app.include_router(exports.router())
     app.add_middleware(RequestContext)
     return app

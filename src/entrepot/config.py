@@ -173,6 +173,14 @@ class Settings(BaseSettings):
     )
     url_import_timeout: float = Field(300.0, gt=0, description="Time limit (seconds) of a dataUrl download.")
 
+    # --- exports ----------------------------------------------------------------------------
+    export_retention_days: float = Field(
+        7.0,
+        gt=0,
+        description="Days a completed export's file is kept; then the maintenance sweep removes it (the job "
+        "stays, marked file_expired).",
+    )
+
     # --- identity -------------------------------------------------------------------------
     default_project: str = Field(
         "default", description="Project created (with a master token printed once) on first start."
@@ -207,7 +215,8 @@ class Settings(BaseSettings):
     maintenance_interval: float = Field(
         300.0,
         gt=0,
-        description="Seconds between maintenance sweeps (expired spaces, stale multipart uploads).",
+        description="Seconds between maintenance sweeps (expired spaces, stale multipart uploads, "
+        "expired export files).",
     )
 
     # --- operations -----------------------------------------------------------------------

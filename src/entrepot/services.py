@@ -35,6 +35,7 @@ CORE_JOB_MODULES = (
     "entrepot.core.tables.extract",
     "entrepot.core.objects.jobs",
     "entrepot.core.sql.batch",
+    "entrepot.core.exports",
 )
 
 

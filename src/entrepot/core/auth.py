@@ -27,6 +27,7 @@ from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied, Unaut
 Access = Literal["read", "write"]
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
 _TOKEN_RE = re.compile(r"^(\d{1,18})-(\d{1,18})-([A-Za-z0-9]{20,128})\Z")
+_OWNER_RE = re.compile(r"^[A-Za-z0-9._@+\-]{1,255}\Z")
 _SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,255}\Z")
 
 
@@ -49,10 +50,19 @@ class Principal:
     can_manage_spaces: bool = False
     bucket_permissions: Mapping[str, str] = field(default_factory=dict)
     space_permissions: Mapping[str, str] = field(default_factory=dict)
+    owner: str | None = None
 
     @property
     def anonymous(self) -> bool:
         return self.token_id is None
+
+    @property
+    def owner_key(self) -> str | None:
+        """Who "the user" is for things a user owns (exports, templates): the token's owner name,
+        else the token itself (``token:<id>``). None for the anonymous caller."""
+        if self.anonymous:
+            return None
+        return self.owner or f"token:{self.token_id}"
 
     # -- checks ---------------------------------------------------------------------------
     def require_authenticated(self) -> None:
@@ -123,6 +133,7 @@ class TokenSpec:
     bucket_permissions: Mapping[str, str] = field(default_factory=dict)
     space_permissions: Mapping[str, str] = field(default_factory=dict)
     expires_in: int | None = None  # seconds
+    owner: str | None = None  # the user the token belongs to (exports and templates are theirs)
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,18 @@ class IssuedToken:
 
     token: str
     row: Token
+
+
+def validate_owner(owner: str | None) -> str | None:
+    """A token's owner name: 1-255 letters, digits and ``._@+-`` (an e-mail address works)."""
+    if owner is None or owner == "":
+        return None
+    if not isinstance(owner, str) or not _OWNER_RE.match(owner) or owner.startswith("token:"):
+        raise InvalidInput(
+            f"invalid owner {owner!r}: use 1-255 letters, digits and the characters . _ @ + - "
+            "(for example alice or alice@example.com)"
+        )
+    return owner
 
 
 def _validate_permissions(perms: Mapping[str, str], kind: str) -> dict[str, str]:
@@ -151,6 +174,11 @@ def _check_no_escalation(creator: Principal, spec: TokenSpec) -> None:
         raise PermissionDenied("only a master token may create a master token")
     if spec.can_manage_tokens:
         raise PermissionDenied("only a master token may create a token that manages tokens")
+    if spec.owner and spec.owner != creator.owner:
+        raise PermissionDenied(
+            "only a master token may create a token for another owner; "
+            f"leave owner out or use your own ({creator.owner or 'this token has none'})"
+        )
     for flag in ("can_manage_buckets", "can_read_all_file_uploads", "can_manage_spaces"):
         if getattr(spec, flag) and not getattr(creator, flag):
             raise PermissionDenied(f"a token cannot grant {flag} it does not have itself")
@@ -173,6 +201,7 @@ def create_token(
         raise InvalidInput("expiresIn must be a positive number of seconds")
     if len(spec.description) > 1024:
         raise InvalidInput("description is longer than 1024 characters")
+    owner = validate_owner(spec.owner)
     buckets = _validate_permissions(spec.bucket_permissions, "bucket")
     spaces = _validate_permissions(spec.space_permissions, "space")
     now = utcnow()
@@ -194,6 +223,7 @@ def create_token(
             bucket_permissions=buckets,
             space_permissions=spaces,
             creator_token_id=creator.token_id if creator else None,
+            owner=owner,
         )
         s.add(row)
         s.flush()  # assigns the id, which is part of the token
@@ -268,6 +298,7 @@ def principal_of(row: Token, project: Project) -> Principal:
         can_manage_spaces=row.can_manage_spaces,
         bucket_permissions=dict(row.bucket_permissions or {}),
         space_permissions=dict(row.space_permissions or {}),
+        owner=row.owner,
     )
 
 

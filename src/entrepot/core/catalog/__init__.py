@@ -1,9 +1,11 @@
-"""The catalog: projects, tokens, jobs, files, buckets, tables, spaces and objects (SQLite or PostgreSQL)."""
+"""The catalog: projects, tokens, jobs, files, buckets, tables, spaces, objects, exports (SQLite or PostgreSQL)."""
 
 from entrepot.core.catalog.db import Catalog
 from entrepot.core.catalog.models import (
     Base,
     Bucket,
+    ExportJob,
+    ExportTemplate,
     File,
     Job,
     MultipartPart,
@@ -20,6 +22,8 @@ __all__ = [
     "Base",
     "Bucket",
     "Catalog",
+    "ExportJob",
+    "ExportTemplate",
     "File",
     "Job",
     "MultipartPart",

@@ -89,6 +89,8 @@ class Token(Base):
     creator_token_id: Mapped[int | None] = mapped_column(
         ForeignKey("tokens.id", ondelete="SET NULL"), nullable=True
     )
+    # the user the token belongs to: tokens of one owner share exports and templates
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (Index("ix_tokens_project", "project_id"),)
 
@@ -311,3 +313,77 @@ class MultipartPart(Base):
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     etag: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+
+class ExportTemplate(Base):
+    """A saved export configuration (Export API): ``{"format", "filters", "options"}``.
+
+    ``template_type``: ``system`` (built in, read-only, one set per project), ``shared`` (the whole
+    project sees it, its owner edits it) or ``user`` (only its owner). ``owner`` is the owner key
+    of the creating token (:attr:`Principal.owner_key`); None for system templates.
+    """
+
+    __tablename__ = "export_templates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    template_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    system_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    format: Mapped[str] = mapped_column(String(16), nullable=False)
+    configuration: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    usage_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_export_templates_project", "project_id", "id"),
+        UniqueConstraint("project_id", "system_key", name="uq_export_templates_system"),
+    )
+
+
+class ExportJob(Base):
+    """An export of one table (the *datasource*) into a file (Export API).
+
+    Its lifecycle is the durable job ``job_id`` (a retry queues a new one); the file it produced
+    is the blob ``blob_key`` until ``expires_at``, when the retention sweep removes the blob and
+    sets ``file_expired_at``. ``owner`` is the owner key of the token that created it.
+    """
+
+    __tablename__ = "export_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="SET NULL"), nullable=True)
+    owner: Mapped[str] = mapped_column(String(255), nullable=False)
+    datasource_uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    datasource_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    table_ident: Mapped[str] = mapped_column(String(255), nullable=False)  # in.c-main.users
+    format: Mapped[str] = mapped_column(String(16), nullable=False)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("export_templates.id", ondelete="SET NULL"), nullable=True
+    )
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    row_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    file_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    file_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    blob_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    file_expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_export_jobs_project_owner", "project_id", "owner", "id"),
+        Index("ix_export_jobs_project", "project_id", "id"),
+        Index("ix_export_jobs_expires_at", "expires_at"),
+    )

@@ -120,6 +120,7 @@ def token_json(
         # entrepot extensions: object-space permissions
         "canManageSpaces": row.can_manage_spaces,
         "spacePermissions": dict(row.space_permissions or {}),
+        "ownerName": row.owner,  # the user (exports and templates); "owner" is Keboola's project
         "owner": project_json(services, project),
         "organization": {"id": "1"},
     }

@@ -61,6 +61,8 @@ def create_token(
         bucket_permissions=params.map("bucketPermissions"),
         space_permissions=params.map("spacePermissions"),
         expires_in=params.int("expiresIn"),
+        # entrepot extension: the user the token belongs to (Keboola's "owner" is the project)
+        owner=params.str("owner") or params.str("ownerName"),
     )
     issued = auth.create_token(services.catalog, principal.project_id or 0, spec, creator=principal)
     return JSONResponse(_render(services, issued.row, issued.token), status_code=201)

@@ -1,0 +1,268 @@
+"""Export templates: saved ``{format, filters, options}`` configurations.
+
+* ``system`` templates are built in: every project has them, nobody may change them.
+* ``shared`` templates are visible to the whole project; only their owner changes them.
+* ``user`` templates are visible to their owner only (anyone else gets "not found").
+
+A project's master token sees and manages every template of its project except the system
+ones. ``usage_count`` counts the exports created from a template.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from entrepot.core import errors as E
+from entrepot.core.auth import Principal
+from entrepot.core.catalog import ExportTemplate
+from entrepot.core.clock import utcnow
+from entrepot.core.exports import spec
+
+if TYPE_CHECKING:
+    from entrepot.services import Services
+
+TYPES = ("user", "system", "shared")
+NOT_FOUND = "Export template not found"
+FORBIDDEN = "You do not have permission to modify this template"
+FIELDS = ("name", "description", "template_type", "is_active", "configuration")
+
+# key -> (name, description, format, filters, options)
+SYSTEM_TEMPLATES: dict[str, tuple[str, str, str, dict[str, Any], dict[str, Any]]] = {
+    "full-csv": ("Full CSV export", "Every row and column as UTF-8 CSV with a header row", "csv", {}, {}),
+    "full-parquet": ("Full Parquet export", "Every row and column as Parquet (snappy)", "parquet", {}, {}),
+    "excel-headers": (
+        "Excel with headers",
+        "Every row and column as an Excel sheet with a header row (formulas escaped)",
+        "excel",
+        {},
+        {"include_headers": True},
+    ),
+    "json-lines": (
+        "JSON lines export",
+        "Every row as one JSON object per line",
+        "json",
+        {},
+        {"json_format": "lines"},
+    ),
+}
+
+
+def _configuration(fmt: str, filters: Any, options: Any) -> dict[str, Any]:
+    """What a template stores: the filters and options as written (checked by :func:`spec.normalize`)."""
+    spec.normalize(fmt, filters, options)
+    return {"format": fmt, "filters": dict(filters or {}), "options": dict(options or {})}
+
+
+def ensure_system(services: Services, project_id: int) -> None:
+    """Create the project's built-in templates that are missing (idempotent, race-safe)."""
+    with services.catalog.session(readonly=True) as s:
+        have = set(
+            s.scalars(
+                select(ExportTemplate.system_key).where(
+                    ExportTemplate.project_id == project_id, ExportTemplate.system_key.is_not(None)
+                )
+            )
+        )
+    missing = [k for k in SYSTEM_TEMPLATES if k not in have]
+    for key in missing:
+        name, description, fmt, filters, options = SYSTEM_TEMPLATES[key]
+        now = utcnow()
+        try:
+            with services.catalog.session() as s:
+                s.add(
+                    ExportTemplate(
+                        uuid=str(uuidlib.uuid4()),
+                        project_id=project_id,
+                        name=name,
+                        description=description,
+                        template_type="system",
+                        system_key=key,
+                        format=fmt,
+                        configuration=_configuration(fmt, filters, options),
+                        is_active=True,
+                        usage_count=0,
+                        owner=None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # another request created it first
+
+
+def _visible(principal: Principal) -> Any:
+    cond = ExportTemplate.project_id == principal.project_id
+    if not principal.is_master:
+        cond = cond & or_(
+            ExportTemplate.template_type.in_(("system", "shared")),
+            ExportTemplate.owner == principal.owner_key,
+        )
+    return cond
+
+
+def _key(template_id: Any) -> str:
+    try:
+        return str(uuidlib.UUID(str(template_id).strip()))
+    except ValueError:
+        raise E.NotFound(NOT_FOUND, code="exports.templateNotFound") from None
+
+
+def get(services: Services, principal: Principal, template_id: Any) -> ExportTemplate:
+    principal.require_authenticated()
+    ensure_system(services, principal.project_id or 0)
+    key = _key(template_id)
+    with services.catalog.session(readonly=True) as s:
+        row = s.scalar(select(ExportTemplate).where(ExportTemplate.uuid == key, _visible(principal)))
+    if row is None:
+        raise E.NotFound(NOT_FOUND, code="exports.templateNotFound")
+    return row
+
+
+def usable(services: Services, principal: Principal, template_id: Any) -> ExportTemplate:
+    """A template an export may be created from: visible and active."""
+    if not isinstance(template_id, str):
+        raise spec.FieldError({"template": "must be the id of an export template"})
+    row = get(services, principal, template_id)
+    if not row.is_active:
+        raise spec.FieldError({"template": f"template {row.name!r} is inactive; activate it or pick another"})
+    return row
+
+
+def list_templates(
+    services: Services,
+    principal: Principal,
+    *,
+    type: str | None = None,
+    format: str | None = None,
+    search: str | None = None,
+) -> list[ExportTemplate]:
+    """Templates the caller sees: system first, then by name."""
+    principal.require_authenticated()
+    ensure_system(services, principal.project_id or 0)
+    conds = [_visible(principal)]
+    if type:
+        if type not in TYPES:
+            raise spec.FieldError({"type": f"must be one of: {', '.join(TYPES)}"})
+        conds.append(ExportTemplate.template_type == type)
+    if format:
+        conds.append(ExportTemplate.format == spec.check_format(format))
+    if search:
+        needle = f"%{search.lower().replace('%', '').replace('_', '')}%"
+        conds.append(
+            or_(
+                func.lower(ExportTemplate.name).like(needle),
+                func.lower(ExportTemplate.description).like(needle),
+            )
+        )
+    order = (ExportTemplate.template_type != "system", func.lower(ExportTemplate.name), ExportTemplate.id)
+    with services.catalog.session(readonly=True) as s:
+        return list(s.scalars(select(ExportTemplate).where(*conds).order_by(*order)))
+
+
+def _clean(body: Any, *, partial: bool) -> dict[str, Any]:
+    if not isinstance(body, Mapping):
+        raise spec.FieldError({"body": "must be a JSON object"})
+    unknown = sorted(
+        set(body)
+        - set(FIELDS)
+        - {"id", "usage_count", "has_filters", "created_at", "updated_at", "format", "owner"}
+    )
+    if unknown:
+        raise spec.FieldError({unknown[0]: f"unknown field; a template has {', '.join(FIELDS)}"})
+    out: dict[str, Any] = {}
+    if "name" in body or not partial:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise spec.FieldError({"name": "is required: 1-255 characters"})
+        out["name"] = name.strip()
+    if "description" in body:
+        description = body.get("description") or ""
+        if not isinstance(description, str) or len(description) > 10000:
+            raise spec.FieldError({"description": "must be a string of at most 10000 characters"})
+        out["description"] = description
+    if "template_type" in body:
+        kind = body.get("template_type")
+        if kind not in ("user", "shared"):
+            raise spec.FieldError({"template_type": "must be user or shared (system templates are built in)"})
+        out["template_type"] = kind
+    if "is_active" in body:
+        if not isinstance(body["is_active"], bool):
+            raise spec.FieldError({"is_active": "must be true or false"})
+        out["is_active"] = body["is_active"]
+    if "configuration" in body or not partial:
+        config = body.get("configuration")
+        if not isinstance(config, Mapping):
+            raise spec.FieldError(
+                {"configuration": 'is required: an object {"format": ..., "filters": ..., "options": ...}'}
+            )
+        extra = sorted(set(config) - {"format", "filters", "options"})
+        if extra:
+            raise spec.FieldError(
+                {f"configuration.{extra[0]}": "unknown key; use format, filters and options"}
+            )
+        fmt = spec.check_format(config.get("format"))
+        out["configuration"] = _configuration(fmt, config.get("filters"), config.get("options"))
+        out["format"] = fmt
+    return out
+
+
+def create(services: Services, principal: Principal, body: Any) -> ExportTemplate:
+    principal.require_authenticated()
+    values = _clean(body, partial=False)
+    now = utcnow()
+    with services.catalog.session() as s:
+        row = ExportTemplate(
+            uuid=str(uuidlib.uuid4()),
+            project_id=principal.project_id,
+            name=values["name"],
+            description=values.get("description", ""),
+            template_type=values.get("template_type", "user"),
+            system_key=None,
+            format=values["format"],
+            configuration=values["configuration"],
+            is_active=values.get("is_active", True),
+            usage_count=0,
+            owner=principal.owner_key,
+            token_id=principal.token_id,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+    return row
+
+
+def _modifiable(services: Services, principal: Principal, template_id: Any) -> ExportTemplate:
+    row = get(services, principal, template_id)
+    if row.template_type == "system" or (not principal.is_master and row.owner != principal.owner_key):
+        raise E.PermissionDenied(FORBIDDEN, code="exports.templateForbidden")
+    return row
+
+
+def update(services: Services, principal: Principal, template_id: Any, body: Any) -> ExportTemplate:
+    row = _modifiable(services, principal, template_id)
+    values = _clean(body, partial=True)
+    with services.catalog.session() as s:
+        fresh = s.get(ExportTemplate, row.id)
+        if fresh is None:
+            raise E.NotFound(NOT_FOUND, code="exports.templateNotFound")
+        for key, value in values.items():
+            setattr(fresh, key, value)
+        fresh.updated_at = utcnow()
+    return fresh
+
+
+def delete(services: Services, principal: Principal, template_id: Any) -> None:
+    row = _modifiable(services, principal, template_id)
+    with services.catalog.session() as s:
+        fresh = s.get(ExportTemplate, row.id)
+        if fresh is not None:
+            s.delete(fresh)
+
+
+def has_filters(row: ExportTemplate) -> bool:
+    return bool((row.configuration or {}).get("filters"))
