@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import requests
-from support.server import RunningServer, start_server
 
 from entrepot.client import Client
+from support.server import RunningServer, start_server
 
 API = "/data-tools/api/v1"
 

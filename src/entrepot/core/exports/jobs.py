@@ -326,24 +326,29 @@ def create(services: Services, principal: Principal, body: Mapping[str, Any]) ->
             )
         s.flush()
         export_pk = row.id
-    _submit(services, principal, export_pk, row.uuid)
-    return get(services, principal, row.uuid)
+    job = _submit(services, principal, export_pk, row.uuid)
+    # the export as created (pending), even if a worker has already picked it up
+    created = get(services, principal, row.uuid)
+    return Export(created.row, job, created.template_uuid, created.template_name)
 
 
 def _submit(services: Services, principal: Principal, export_pk: int, export_uuid: str) -> Job:
-    job = services.jobs.submit(
+    """Queue the export's job and point the export at it, in one transaction."""
+
+    def link(session: Any, job: Job) -> None:
+        session.execute(
+            update(ExportJob).where(ExportJob.id == export_pk).values(job_id=job.id, updated_at=utcnow())
+        )
+
+    return services.jobs.submit(
         principal.project_id or 0,
         KIND,
         {"export_id": export_pk, "export_uuid": export_uuid},
         token_id=principal.token_id,
         subject=f"export:{export_uuid}",
         max_attempts=2,
+        link=link,
     )
-    with services.catalog.session() as s:
-        s.execute(
-            update(ExportJob).where(ExportJob.id == export_pk).values(job_id=job.id, updated_at=utcnow())
-        )
-    return job
 
 
 # -- state changes -------------------------------------------------------------------------------
@@ -374,8 +379,9 @@ def retry(services: Services, principal: Principal, export_id: Any) -> Export:
             code="exports.notRetryable",
         )
     _drop_file(services, export.row)
-    _submit(services, principal, export.row.id, export.row.uuid)
-    return get(services, principal, export_id)
+    job = _submit(services, principal, export.row.id, export.row.uuid)
+    fresh = get(services, principal, export_id)
+    return Export(fresh.row, job, fresh.template_uuid, fresh.template_name)  # as queued: pending
 
 
 def delete(services: Services, principal: Principal, export_id: Any) -> None:

@@ -93,8 +93,13 @@ class JobQueue:
         subject: str | None = None,
         run_id: str | None = None,
         max_attempts: int | None = None,
+        link: Callable[[Any, Job], None] | None = None,
     ) -> Job:
-        """Queue a job; workers in this process (and, on PostgreSQL, everywhere) wake at once."""
+        """Queue a job; workers in this process (and, on PostgreSQL, everywhere) wake at once.
+
+        ``link(session, job)`` runs in the same transaction once the job has its id, so a row
+        that points at the job is written atomically with it (no worker sees one without the other).
+        """
         check_text(run_id, "the run id (X-KBC-RunId)", 256)
         now = utcnow()
         with self.catalog.session() as s:
@@ -115,6 +120,8 @@ class JobQueue:
             )
             s.add(job)
             s.flush()
+            if link is not None:
+                link(s, job)
             self._notify_others(s, "queued")
         self.submitted.notify()
         return job
