@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from entrepot.cli import admin, data, server, spaces, sql
+from entrepot.cli import admin, data, exports, server, spaces, sql
 
 app = typer.Typer(
     help="entrepot: self-hosted tables, object spaces, SQL and exports.",
@@ -21,6 +21,9 @@ app.add_typer(data.buckets, name="buckets")
 app.add_typer(data.tables, name="tables")
 app.add_typer(spaces.spaces, name="spaces")
 app.add_typer(sql.sql, name="sql")
+app.command("export")(exports.export)
+app.add_typer(exports.exports, name="exports")
+app.add_typer(exports.templates, name="export-templates")
 app.command("ls")(spaces.ls)
 app.command("cp")(spaces.cp)
 app.command("rm")(spaces.rm)

@@ -87,6 +87,12 @@ def tokens_create(
     read_all_files: Annotated[bool, typer.Option("--read-all-files", help="canReadAllFileUploads.")] = False,
     manage_spaces: Annotated[bool, typer.Option("--manage-spaces", help="Create and delete spaces.")] = False,
     expires_in: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="The user the token acts for: all tokens of one owner share exports and templates."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the token.")] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -106,6 +112,7 @@ def tokens_create(
             bucket_permissions=auth.parse_permission_pairs(bucket_permission or [], "bucket"),
             space_permissions=auth.parse_permission_pairs(space_permission or [], "space"),
             expires_in=expires_in,
+            owner=owner,
         )
         issued = auth.create_token(services.catalog, proj.id, spec)
     except EntrepotError as exc:

@@ -1,5 +1,5 @@
 """The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``,
-``.sql``;
+``.sql``, ``.exports`` and ``.export_templates``;
 ``DataClient(token)`` for object spaces (``entrepot.client.data``).
 
 The SDK runs on the user's machine, not in the server, so it is the one place outside
@@ -32,6 +32,8 @@ from entrepot.client.errors import (
     APIError,
     Conflict,
     ConnectionFailed,
+    ExportCancelled,
+    ExportFailed,
     InvalidRequest,
     InvalidToken,
     JobCancelled,
@@ -42,6 +44,7 @@ from entrepot.client.errors import (
     RateLimited,
     ServerError,
 )
+from entrepot.client.exports import Exports, ExportTemplates
 from entrepot.client.files import Files
 from entrepot.client.jobs import Jobs
 from entrepot.client.sql import SQL, Batch, QueryResult
@@ -56,6 +59,10 @@ __all__ = [
     "Conflict",
     "ConnectionFailed",
     "DataClient",
+    "ExportCancelled",
+    "ExportFailed",
+    "ExportTemplates",
+    "Exports",
     "FolderListing",
     "InvalidRequest",
     "InvalidToken",
@@ -128,6 +135,8 @@ class Client:
         self.buckets = Buckets(self._http)
         self.tables = Tables(self._http, self.jobs, self.files)
         self.sql = SQL(self._http)
+        self.exports = Exports(self._http)
+        self.export_templates = ExportTemplates(self._http)
 
     def close(self) -> None:
         """Close the connection pool."""

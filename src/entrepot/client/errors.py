@@ -10,7 +10,13 @@ JOB_CANCELLED_CODE = "storage.jobCancelled"
 
 
 class APIError(Exception):
-    """A call to entrepot failed; ``status`` is the HTTP status (None when no response arrived)."""
+    """A call to entrepot failed; ``status`` is the HTTP status (None when no response arrived).
+
+    ``fields`` maps field names to messages when the server rejected fields one by one (the
+    Export API's ``{"success": false, "error": {"field": "message"}}``); None otherwise.
+    """
+
+    fields: dict[str, str] | None = None
 
     def __init__(
         self,
@@ -96,6 +102,27 @@ class JobCancelled(JobFailed):
     _default_message = "the job was cancelled"
 
 
+class ExportFailed(APIError):
+    """An export job ended ``failed``; the message is the job's ``error_message``, ``job`` its last state."""
+
+    _default_message = "the export failed"
+    _code = "exports.failed"
+
+    def __init__(self, job: dict[str, Any]):
+        super().__init__(str(job.get("error_message") or self._default_message), code=self._code)
+        self.job = job
+
+    def __str__(self) -> str:
+        return f"export {self.job.get('id')} {self.job.get('status')}: {self.message}"
+
+
+class ExportCancelled(ExportFailed):
+    """An export job ended ``cancelled`` (a subclass of ``ExportFailed``)."""
+
+    _default_message = "the export was cancelled"
+    _code = "exports.cancelled"
+
+
 class JobTimeout(APIError):
     """Waiting for a job took longer than the timeout; the job goes on. ``job`` is its last state."""
 
@@ -131,13 +158,22 @@ def error_from_response(response: httpx.Response) -> APIError:
     message: str | None = None
     code: str | None = None
     exception_id: str | None = None
+    fields: dict[str, str] | None = None
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, dict):
         error = body.get("error")
-        if isinstance(error, dict):  # {"error": {"code", "message"}, "exceptionId"}
+        if (
+            isinstance(error, dict)
+            and body.get("success") is False
+            and not {"code", "message"} & error.keys()
+        ):
+            # the Export API's validation errors: {"success": false, "error": {"field": "message"}}
+            fields = {str(k): str(v) for k, v in error.items()}
+            message = "; ".join(f"{k}: {v}" for k, v in fields.items()) or None
+        elif isinstance(error, dict):  # {"error": {"code", "message"}, "exceptionId"}
             message = _str(error.get("message"))
             code = _str(error.get("code"))
         elif isinstance(error, list):  # CARTO SQL API: {"error": ["message", ...]}
@@ -150,7 +186,10 @@ def error_from_response(response: httpx.Response) -> APIError:
         text = _text(response).strip()
         message = text[:1000] if text else f"HTTP {response.status_code} {response.reason_phrase}".strip()
     cls = error_class(response.status_code)
-    return cls(message, status=response.status_code, code=code, exception_id=exception_id, response=response)
+    exc = cls(message, status=response.status_code, code=code, exception_id=exception_id, response=response)
+    if fields is not None:
+        exc.fields = fields
+    return exc
 
 
 def job_error(job: dict[str, Any]) -> JobFailed:

@@ -43,11 +43,14 @@ class Tokens:
         bucket_permissions: Mapping[str, Permission] | None = None,
         space_permissions: Mapping[str, Permission] | None = None,
         expires_in: int | None = None,
+        owner: str | None = None,
     ) -> TokenDict:
         """Create a token; the result's ``token`` field holds the secret, shown this once.
 
         ``bucket_permissions`` maps bucket ids (``in.c-main``) and ``space_permissions`` space names
         to ``"read"`` or ``"write"``; ``expires_in`` is in seconds (None: never expires).
+        ``owner`` names the person the token acts for: every token of one owner sees the same
+        exports and export templates.
         """
         body: dict[str, Any] = {
             "canManageBuckets": can_manage_buckets,
@@ -63,6 +66,8 @@ class Tokens:
             body["spacePermissions"] = dict(space_permissions)
         if expires_in is not None:
             body["expiresIn"] = expires_in
+        if owner is not None:
+            body["owner"] = owner
         token: TokenDict = self._http.json("POST", "/v2/storage/tokens", json=body)
         return token
 
