@@ -14,7 +14,6 @@ import csv
 import io
 import itertools
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,10 +21,19 @@ from typing import Any
 import pytest
 import requests
 
+from support import exports_api
+from support.exports_api import (
+    TERMINAL,
+    call,
+    create_bucket,
+    create_export,
+    datasource_id,
+    get_job,
+    make_token,
+    wait_job,
+)
 from support.server import RunningServer, start_server
 
-API = "/data-tools/api/v1"
-TERMINAL = ("completed", "failed", "cancelled")
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 SLASHES = pytest.mark.parametrize("slash", ["/", ""], ids=["slash", "noslash"])
 HOLD_SECONDS = 8  # how long the failpoint holds an export job in 'processing'
@@ -83,88 +91,11 @@ ROWS = [{"col1": str(i), "col2": f"name {i}", "col3": f"c{i % 3}", "col4": f"x{i
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def call(
-    server: RunningServer, method: str, path: str, token: str | None = None, **kw: Any
-) -> requests.Response:
-    headers = {"X-StorageApi-Token": token or server.token, **kw.pop("headers", {})}
-    return requests.request(
-        method, f"{server.url}{API}{path}", headers=headers, allow_redirects=False, timeout=30, **kw
-    )
-
-
-def _kbc_wait(server: RunningServer, r: requests.Response) -> dict[str, Any]:
-    assert r.status_code == 202, r.text
-    job = r.json()
-    deadline = time.monotonic() + 30
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = requests.get(f"{server.url}/v2/storage/jobs/{job['id']}", headers=server.headers()).json()
-    assert job["status"] == "success", job
-    return job
-
-
-def _csv_text(rows: list[dict[str, str]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def make_table(server: RunningServer, bucket: str, name: str, rows: list[dict[str, str]]) -> str:
-    if not requests.get(f"{server.url}/v2/storage/buckets/in.c-{bucket}", headers=server.headers()).ok:
-        r = requests.post(f"{server.url}/v2/storage/buckets", headers=server.headers(), data={"name": bucket})
-        assert r.status_code == 201, r.text
-    r = requests.post(
-        f"{server.url}/v2/storage/buckets/in.c-{bucket}/tables-async",
-        headers=server.headers(),
-        data={"name": name, "dataString": _csv_text(rows)},
-    )
-    _kbc_wait(server, r)
-    return f"in.c-{bucket}.{name}"
-
-
-def make_token(server: RunningServer, owner: str, bucket: str) -> str:
-    r = requests.post(
-        f"{server.url}/v2/storage/tokens",
-        headers=server.headers(),
-        json={"description": owner, "owner": owner, "bucketPermissions": {bucket: "read"}},
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["token"]
-
-
-def datasource_id(server: RunningServer, table_id: str) -> str:
-    r = call(server, "GET", "/datasources/", params={"search": table_id})
-    assert r.status_code == 200, r.text
-    found = [d for d in r.json()["data"]["datasources"] if d["table_id"] == table_id]
-    assert len(found) == 1, r.json()
-    return found[0]["id"]
-
-
-def create_export(server: RunningServer, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    r = call(server, "POST", "/exports/", token, json=body)
-    assert r.status_code == 201, r.text
-    return r.json()["data"]
-
-
-def get_job(server: RunningServer, token: str, job_id: str) -> dict[str, Any]:
-    r = call(server, "GET", f"/exports/{job_id}/", token)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
-def wait_job(
-    server: RunningServer, token: str, job_id: str, until: tuple[str, ...] = TERMINAL
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while True:
-        job = get_job(server, token, job_id)
-        if job["status"] in until:
-            return job
-        assert time.monotonic() < deadline, f"job still {job['status']}: {job}"
-        time.sleep(0.05)
+    """A table in ``in.c-<bucket>`` (created if missing) from dict rows."""
+    header = list(rows[0])
+    bucket_id = create_bucket(server, bucket, exist_ok=True)
+    return exports_api.make_table(server, bucket_id, name, header, [[r[c] for c in header] for r in rows])
 
 
 def expected_seed_rows() -> list[list[str]]:

@@ -23,10 +23,19 @@ import pytest
 import requests
 
 from entrepot.core.engine.extensions import connect, load
+from support.exports_api import (
+    TERMINAL,
+    call,
+    create_bucket,
+    create_export,
+    csv_text,
+    datasource_id,
+    kbc_wait,
+    make_table,
+    wait_job,
+)
 from support.server import RunningServer
 
-API = "/data-tools/api/v1"
-TERMINAL = ("completed", "failed", "cancelled")
 BUCKET = "in.c-fmt"
 
 NAMES = ["Zoë", 'Ann "the" Great', "Smith, John", "multi\nline", "", "Ola", "ÅSA", "bob"]
@@ -94,72 +103,31 @@ def _escaped(value: str) -> str:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def call(server: RunningServer, method: str, path: str, **kw: Any) -> requests.Response:
-    headers = {"X-StorageApi-Token": server.token, **kw.pop("headers", {})}
-    return requests.request(
-        method, f"{server.url}{API}{path}", headers=headers, allow_redirects=False, timeout=30, **kw
-    )
-
-
-def _kbc_wait(server: RunningServer, r: requests.Response) -> None:
-    assert r.status_code == 202, r.text
-    job = r.json()
-    deadline = time.monotonic() + 30
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = requests.get(f"{server.url}/v2/storage/jobs/{job['id']}", headers=server.headers()).json()
-    assert job["status"] == "success", job
-
-
-def _csv_text(header: list[str], rows: list[tuple[str, ...]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def _make_table(server: RunningServer, name: str, header: list[str], rows: list[tuple[str, ...]]) -> str:
-    r = requests.post(
-        f"{server.url}/v2/storage/buckets/{BUCKET}/tables-async",
-        headers=server.headers(),
-        data={"name": name, "dataString": _csv_text(header, rows), "primaryKey": "id"},
-    )
-    _kbc_wait(server, r)
-    return f"{BUCKET}.{name}"
-
-
 def _import(server: RunningServer, table_id: str, header: list[str], rows: list[tuple[str, ...]]) -> None:
     r = requests.post(
         f"{server.url}/v2/storage/tables/{table_id}/import-async",
         headers=server.headers(),
-        data={"dataString": _csv_text(header, rows), "incremental": "1"},
+        data={"dataString": csv_text(header, rows), "incremental": "1"},
     )
-    _kbc_wait(server, r)
+    kbc_wait(server, r)
 
 
-def _datasource(server: RunningServer, table_id: str) -> str:
-    r = call(server, "GET", "/datasources/", params={"search": table_id})
-    assert r.status_code == 200, r.text
-    found = [d for d in r.json()["data"]["datasources"] if d["table_id"] == table_id]
-    assert len(found) == 1, r.json()
-    return found[0]["id"]
+def _make_table(server: RunningServer, name: str, header: list[str], rows: list[tuple[str, ...]]) -> str:
+    return make_table(server, BUCKET, name, header, rows, primary_key="id")
+
+
+def _finished(job: dict[str, Any]) -> bool:
+    """Until the job ends its progress stays within 0..100."""
+    if job["status"] in TERMINAL:
+        return True
+    assert 0 <= job["progress"] <= 100
+    return False
 
 
 def export(server: RunningServer, ds: str, fmt: str, **body: Any) -> tuple[dict[str, Any], bytes]:
     """Create an export, wait for it, download it; check progress, row_count and file_size."""
-    r = call(server, "POST", "/exports/", json={"datasource": ds, "format": fmt, **body})
-    assert r.status_code == 201, r.text
-    job_id = r.json()["data"]["id"]
-    deadline = time.monotonic() + 30
-    while True:
-        job = call(server, "GET", f"/exports/{job_id}/").json()["data"]
-        if job["status"] in TERMINAL:
-            break
-        assert 0 <= job["progress"] <= 100
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
+    job_id = create_export(server, None, {"datasource": ds, "format": fmt, **body})["id"]
+    job = wait_job(server, None, job_id, _finished)
     assert job["status"] == "completed", job
     assert job["progress"] == 100
     download = call(server, "GET", f"/exports/{job_id}/download/")
@@ -191,8 +159,7 @@ def _blank(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def ds(server: RunningServer) -> dict[str, str]:
-    r = requests.post(f"{server.url}/v2/storage/buckets", headers=server.headers(), data={"name": "fmt"})
-    assert r.status_code == 201, r.text
+    create_bucket(server, "fmt")
     header = list(PEOPLE[0])
     people = _make_table(server, "people", header, [tuple(p.values()) for p in PEOPLE])
     ops = _make_table(server, "ops", ["id", "name", "score", "tag"], OPS)
@@ -200,9 +167,9 @@ def ds(server: RunningServer) -> dict[str, str]:
         cur.execute(f'UPDATE "{BUCKET}"."ops" SET tag = NULL WHERE tag = \'NULL\'')
     formulas = _make_table(server, "formulas", ["id", "val"], [(str(i), v) for i, v in enumerate(FORMULAS)])
     return {
-        "people": _datasource(server, people),
-        "ops": _datasource(server, ops),
-        "formulas": _datasource(server, formulas),
+        "people": datasource_id(server, people),
+        "ops": datasource_id(server, ops),
+        "formulas": datasource_id(server, formulas),
     }
 
 
@@ -420,7 +387,7 @@ def test_date_range_on_the_row_change_time(server, ds) -> None:  # type: ignore[
         time.sleep(0.02)
     _import(server, table_id, header, [(str(i), f"second {i}") for i in range(6, 10)])
     finished = datetime.now(UTC)
-    source = _datasource(server, table_id)
+    source = datasource_id(server, table_id)
 
     def ids(date_range: dict[str, str]) -> list[str]:
         filters = {"columns": ["id"], "date_range": date_range, "order_by": "id"}

@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
 
 from entrepot.client import Client
+from support.exports_api import API, datasource_id, wait_job
 from support.server import RunningServer, start_server
-
-API = "/data-tools/api/v1"
 
 
 def csv_rows(n: int) -> bytes:
     return ("id,name\n" + "".join(f"{i},n{i}\n" for i in range(n))).encode()
-
-
-def wait_for(server: RunningServer, export_id: str, token: str | None = None, *, until: Any = None) -> dict:
-    deadline = time.monotonic() + 60
-    until = until or (lambda job: job["status"] in ("completed", "failed", "cancelled"))
-    while True:
-        r = requests.get(f"{server.url}{API}/exports/{export_id}/", headers=server.headers(token), timeout=10)
-        assert r.status_code == 200, r.text
-        job = r.json()["data"]
-        if until(job):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-
-
-def datasource_of(server: RunningServer, table_id: str) -> str:
-    r = requests.get(f"{server.url}{API}/datasources/", headers=server.headers(), timeout=10)
-    return next(d["id"] for d in r.json()["data"]["datasources"] if d["table_id"] == table_id)
 
 
 @pytest.fixture
@@ -48,16 +27,16 @@ def test_expired_files_are_removed_and_the_job_stays(short_retention: RunningSer
     server = short_retention
     with Client(server.url, server.token) as client:
         table = client.tables.create(client.buckets.create("ret")["id"], "t", csv_rows(10))["id"]
-    ds = datasource_of(server, table)
+    ds = datasource_id(server, table)
     r = requests.post(
         f"{server.url}{API}/exports/", json={"datasource": ds, "format": "csv"}, headers=server.headers()
     )
     export_id = r.json()["data"]["id"]
-    job = wait_for(server, export_id)
+    job = wait_job(server, None, export_id, timeout=60)
     assert job["status"] == "completed" and job["file_expired"] is False and job["download_url"]
     blob_dir = server.settings.data_dir / "blobs" / "exports"
     assert any(p.is_file() for p in blob_dir.rglob("*"))
-    job = wait_for(server, export_id, until=lambda j: j["file_expired"])
+    job = wait_job(server, None, export_id, lambda j: j["file_expired"], timeout=60)
     assert job["status"] == "completed" and job["download_url"] is None and job["row_count"] == 10
     r = requests.get(f"{server.url}{API}/exports/{export_id}/download/", headers=server.headers())
     assert r.status_code == 410 and r.json()["success"] is False and "expired" in r.json()["error"]
@@ -72,7 +51,7 @@ def test_tokens_of_one_owner_share_exports_and_templates(server: RunningServer):
         assert alice1["ownerName"] == "alice"
     alice2 = server.token_for(description="alice ci", bucket_permissions={bucket: "read"}, owner="alice")
     bob = server.token_for(description="bob", bucket_permissions={bucket: "read"})
-    ds = datasource_of(server, table)
+    ds = datasource_id(server, table)
     r = requests.post(
         f"{server.url}{API}/exports/",
         json={"datasource": ds, "format": "json"},
@@ -80,7 +59,7 @@ def test_tokens_of_one_owner_share_exports_and_templates(server: RunningServer):
     )
     assert r.status_code == 201 and r.json()["data"]["owner"] == "alice"
     export_id = r.json()["data"]["id"]
-    assert wait_for(server, export_id, alice2)["status"] == "completed"
+    assert wait_job(server, alice2, export_id, timeout=60)["status"] == "completed"
     r = requests.get(f"{server.url}{API}/exports/{export_id}/", headers=server.headers(bob))
     assert r.status_code == 404 and r.json() == {"success": False, "error": "Export job not found"}
     listed = requests.get(f"{server.url}{API}/exports/", headers=server.headers(bob)).json()["data"]
@@ -105,11 +84,11 @@ def test_a_dropped_datasource_fails_the_job_with_a_message_and_retry_fails_again
     with Client(server.url, server.token) as client:
         bucket = client.buckets.create("dropped")["id"]
         table = client.tables.create(bucket, "t", csv_rows(3))["id"]
-        ds = datasource_of(server, table)
+        ds = datasource_id(server, table)
         r = requests.post(
             f"{server.url}{API}/exports/", json={"datasource": ds, "format": "csv"}, headers=server.headers()
         )
-        first = wait_for(server, r.json()["data"]["id"])
+        first = wait_job(server, None, r.json()["data"]["id"], timeout=60)
         assert first["status"] == "completed"
         client.tables.delete(table)
     r = requests.post(
@@ -131,14 +110,18 @@ def test_progress_moves_on_a_large_export(server: RunningServer):
     with Client(server.url, server.token) as client:
         bucket = client.buckets.create("progress")["id"]
         table = client.tables.create(bucket, "t", csv_rows(300_000))["id"]
-    ds = datasource_of(server, table)
+    ds = datasource_id(server, table)
     r = requests.post(
         f"{server.url}{API}/exports/", json={"datasource": ds, "format": "json"}, headers=server.headers()
     )
     export_id = r.json()["data"]["id"]
     seen: list[int] = []
-    job = wait_for(
-        server, export_id, until=lambda j: seen.append(j["progress"]) or j["status"] == "completed"
+    job = wait_job(
+        server,
+        None,
+        export_id,
+        lambda j: seen.append(j["progress"]) or j["status"] == "completed",
+        timeout=60,
     )
     assert job["row_count"] == 300_000 and job["progress"] == 100
     assert seen == sorted(seen), seen  # never goes backwards

@@ -7,20 +7,24 @@ leave everything as it was: no job created, no table created, changed or dropped
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import time
 import uuid
 from typing import Any
 
 import pytest
 import requests
 
+from support.exports_api import (
+    call,
+    create_bucket,
+    create_export,
+    datasource_id,
+    make_table,
+    make_token,
+    wait_job,
+)
 from support.server import RunningServer
 
-API = "/data-tools/api/v1"
-TERMINAL = ("completed", "failed", "cancelled")
 PERMISSION_MESSAGE = "You do not have permission to modify this template"
 SYSTEM_TEMPLATES = {
     "Full CSV export": "csv",
@@ -41,80 +45,6 @@ USERS_HEADER = ["id", "name", "role", "score", "category"]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def call(
-    server: RunningServer, method: str, path: str, token: str | None = None, **kw: Any
-) -> requests.Response:
-    headers = kw.pop("headers", {})
-    if token != "":
-        headers = {"X-StorageApi-Token": token or server.token, **headers}
-    return requests.request(
-        method, f"{server.url}{API}{path}", headers=headers, allow_redirects=False, timeout=30, **kw
-    )
-
-
-def _kbc_wait(server: RunningServer, r: requests.Response) -> None:
-    assert r.status_code == 202, r.text
-    job = r.json()
-    deadline = time.monotonic() + 30
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = requests.get(f"{server.url}/v2/storage/jobs/{job['id']}", headers=server.headers()).json()
-    assert job["status"] == "success", job
-
-
-def _make_table(
-    server: RunningServer, bucket: str, name: str, header: list[str], rows: list[tuple[str, ...]]
-) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    r = requests.post(
-        f"{server.url}/v2/storage/buckets/{bucket}/tables-async",
-        headers=server.headers(),
-        data={"name": name, "dataString": out.getvalue()},
-    )
-    _kbc_wait(server, r)
-    return f"{bucket}.{name}"
-
-
-def _token(server: RunningServer, owner: str, bucket: str) -> str:
-    r = requests.post(
-        f"{server.url}/v2/storage/tokens",
-        headers=server.headers(),
-        json={"description": owner, "owner": owner, "bucketPermissions": {bucket: "read"}},
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["token"]
-
-
-def _datasource(server: RunningServer, table_id: str) -> str:
-    r = call(server, "GET", "/datasources/", params={"search": table_id})
-    assert r.status_code == 200, r.text
-    found = [d for d in r.json()["data"]["datasources"] if d["table_id"] == table_id]
-    assert len(found) == 1, r.json()
-    return found[0]["id"]
-
-
-def create(server: RunningServer, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    r = call(server, "POST", "/exports/", token, json=body)
-    assert r.status_code == 201, r.text
-    return r.json()["data"]
-
-
-def finish(server: RunningServer, token: str, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while True:
-        r = call(server, "GET", f"/exports/{job_id}/", token)
-        assert r.status_code == 200, r.text
-        job = r.json()["data"]
-        if job["status"] in TERMINAL:
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
 
 
 def download(server: RunningServer, token: str, job_id: str) -> bytes:
@@ -156,20 +86,19 @@ def assert_error(r: requests.Response, status: int, message: str | None = None) 
 @pytest.fixture(scope="module")
 def env(server: RunningServer) -> dict[str, Any]:
     for bucket in ("sec", "other"):
-        r = requests.post(f"{server.url}/v2/storage/buckets", headers=server.headers(), data={"name": bucket})
-        assert r.status_code == 201, r.text
-    users = _make_table(server, "in.c-sec", "users", USERS_HEADER, USERS)
-    orders = _make_table(server, "in.c-sec", "orders", ["id", "item"], [("1", "pen"), ("2", "ink")])
-    other = _make_table(server, "in.c-other", "hidden", ["id"], [("1",)])
+        create_bucket(server, bucket)
+    users = make_table(server, "in.c-sec", "users", USERS_HEADER, USERS)
+    orders = make_table(server, "in.c-sec", "orders", ["id", "item"], [("1", "pen"), ("2", "ink")])
+    other = make_table(server, "in.c-other", "hidden", ["id"], [("1",)])
     return {
-        "users": _datasource(server, users),
-        "orders": _datasource(server, orders),
-        "hidden": _datasource(server, other),
-        "alice": _token(server, "alice", "in.c-sec"),
-        "alice2": _token(server, "alice", "in.c-sec"),
-        "bob": _token(server, "bob", "in.c-sec"),
-        "carol": _token(server, "carol", "in.c-other"),
-        "mallory": _token(server, "mallory", "in.c-sec"),
+        "users": datasource_id(server, users),
+        "orders": datasource_id(server, orders),
+        "hidden": datasource_id(server, other),
+        "alice": make_token(server, "alice", "in.c-sec"),
+        "alice2": make_token(server, "alice", "in.c-sec"),
+        "bob": make_token(server, "bob", "in.c-sec"),
+        "carol": make_token(server, "carol", "in.c-other"),
+        "mallory": make_token(server, "mallory", "in.c-sec"),
     }
 
 
@@ -342,12 +271,12 @@ def test_values_are_literals(server, env, value, expected) -> None:  # type: ign
         {"column": "name", "operator": "in", "value": [value]},
     ):
         filters = {"columns": ["id"], "where_conditions": [condition], "order_by": "id"}
-        job = finish(
+        job = wait_job(
             server,
             env["alice"],
-            create(server, env["alice"], {"datasource": env["users"], "format": "json", "filters": filters})[
-                "id"
-            ],
+            create_export(
+                server, env["alice"], {"datasource": env["users"], "format": "json", "filters": filters}
+            )["id"],
         )
         assert job["status"] == "completed", job
         assert [row["id"] for row in json.loads(download(server, env["alice"], job["id"]))] == expected
@@ -425,10 +354,10 @@ def test_token_without_read_access_cannot_export_the_table(server, env) -> None:
 
 
 def test_jobs_belong_to_their_owner(server, env) -> None:  # type: ignore[no-untyped-def]
-    job = create(server, env["alice"], {"datasource": env["users"], "format": "csv"})
+    job = create_export(server, env["alice"], {"datasource": env["users"], "format": "csv"})
     job_id = job["id"]
     assert job["owner"] == "alice"
-    finish(server, env["alice"], job_id)
+    wait_job(server, env["alice"], job_id)
     not_found = {"success": False, "error": "Export job not found"}
     for method, path in (
         ("GET", f"/exports/{job_id}/"),
@@ -530,9 +459,9 @@ def test_a_system_template_drives_an_export(server, env) -> None:  # type: ignor
         "data"
     ]
     lines = next(t for t in templates["templates"] if t["name"] == "JSON lines export")
-    job = create(server, env["alice"], {"datasource": env["users"], "template": lines["id"]})
+    job = create_export(server, env["alice"], {"datasource": env["users"], "template": lines["id"]})
     assert job["format"] == "json" and job["template"]["id"] == lines["id"]
-    assert finish(server, env["alice"], job["id"])["status"] == "completed"
+    assert wait_job(server, env["alice"], job["id"])["status"] == "completed"
     rows = [json.loads(line) for line in download(server, env["alice"], job["id"]).decode().splitlines()]
     assert sorted(r["id"] for r in rows) == [u[0] for u in USERS]
 
@@ -551,12 +480,12 @@ def test_nobody_creates_system_templates(server, env) -> None:  # type: ignore[n
 
 
 def test_list_filters(server, env) -> None:  # type: ignore[no-untyped-def]
-    token = _token(server, "dave", "in.c-sec")
-    csv_job = create(server, token, {"datasource": env["users"], "format": "csv"})["id"]
-    json_job = create(server, token, {"datasource": env["users"], "format": "json"})["id"]
-    parquet_job = create(server, token, {"datasource": env["orders"], "format": "parquet"})["id"]
+    token = make_token(server, "dave", "in.c-sec")
+    csv_job = create_export(server, token, {"datasource": env["users"], "format": "csv"})["id"]
+    json_job = create_export(server, token, {"datasource": env["users"], "format": "json"})["id"]
+    parquet_job = create_export(server, token, {"datasource": env["orders"], "format": "parquet"})["id"]
     for job_id in (csv_job, json_job, parquet_job):
-        assert finish(server, token, job_id)["status"] == "completed"
+        assert wait_job(server, token, job_id)["status"] == "completed"
     every = {csv_job, json_job, parquet_job}
     assert set(list_ids(server, token)) == every
     assert set(list_ids(server, token, status="completed")) == every
@@ -573,7 +502,7 @@ def test_list_filters(server, env) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_template_list_filters(server, env) -> None:  # type: ignore[no-untyped-def]
-    token = _token(server, "erin", "in.c-sec")
+    token = make_token(server, "erin", "in.c-sec")
 
     def make(name: str, description: str, fmt: str, kind: str = "user") -> str:
         body = {

@@ -28,7 +28,9 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from entrepot.cli.options import api_client as _client
 from entrepot.cli.options import err, out
+from entrepot.cli.options import fail as _fail
 
 if TYPE_CHECKING:
     from entrepot.client import Client
@@ -71,26 +73,6 @@ Option = Annotated[
         "the value is JSON when it parses, else a string.",
     ),
 ]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _client(url: str | None, token: str | None) -> Iterator[Client]:
-    from entrepot.client import APIError, Client
-
-    if not url or not token:
-        raise _fail("give --url and --token (or set ENTREPOT_URL and ENTREPOT_TOKEN)", 2)
-    try:
-        with Client(url, token) as client:
-            yield client
-    except APIError as exc:
-        raise _fail(str(exc)) from exc
-    except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
 
 
 # -- parsing --------------------------------------------------------------------------------

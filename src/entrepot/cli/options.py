@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from entrepot.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from entrepot.client import Client
 
 err = Console(stderr=True)
 out = Console()
@@ -38,3 +44,25 @@ def settings_from(config: Path | None, **overrides: Any) -> Settings:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         err.print("[red]error:[/red] invalid settings:\n" + "\n".join(lines))
         raise typer.Exit(2) from exc
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` to stderr; the ``typer.Exit(code)`` to raise."""
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def api_client(url: str | None, token: str | None) -> Iterator[Client]:
+    """An SDK client for commands that talk to a server; API and connection errors exit 1."""
+    from entrepot.client import APIError, Client
+
+    if not url or not token:
+        raise fail("give --url and --token (or set ENTREPOT_URL and ENTREPOT_TOKEN)", 2)
+    try:
+        with Client(url, token) as client:
+            yield client
+    except APIError as exc:
+        raise fail(str(exc)) from exc
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from exc
