@@ -26,6 +26,7 @@ from entrepot.core import errors as E
 from entrepot.core.engine import execute, quote_literal
 from entrepot.core.exports.query import Query, output_select
 
+PARQUET_ROW_GROUP = 32_768
 EXCEL_MAX_ROWS = 1_048_576  # rows of one xlsx sheet, the header row included
 EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet", "excel": "xlsx"}
 CONTENT_TYPES = {
@@ -69,7 +70,12 @@ def _copy_options(fmt: str, options: Mapping[str, Any]) -> str:
         return f"FORMAT json, ARRAY {'false' if options.get('json_format') == 'lines' else 'true'}"
     if fmt == "parquet":
         codec = options.get("compression", "snappy")
-        return f"FORMAT parquet, COMPRESSION {'uncompressed' if codec == 'none' else codec}"
+        # row groups of 32,768 rows (DuckDB's default is 122,880): the writer buffers one per
+        # thread, so this halves an export's memory growth for a 1.4 % larger file (bench/README.md)
+        return (
+            f"FORMAT parquet, COMPRESSION {'uncompressed' if codec == 'none' else codec}, "
+            f"ROW_GROUP_SIZE {PARQUET_ROW_GROUP}"
+        )
     header = "true" if options.get("include_headers", True) else "false"
     return f"FORMAT xlsx, HEADER {header}, SHEET {quote_literal(options.get('sheet_name', 'Sheet1'))}"
 
