@@ -164,6 +164,16 @@ def test_put_file_copies_or_moves(store, tmp_path):
         store.put_file("x", tmp_path / "missing")
 
 
+def test_put_file_without_digests_still_stores_every_byte(store, tmp_path):
+    src = tmp_path / "export.csv"
+    payload = bytes(range(256)) * 5000
+    src.write_bytes(payload)
+    info = store.put_file("exports/1/export.csv", src, move=True, digests=False)
+    assert info.size == len(payload) and not src.exists()
+    assert read(store, "exports/1/export.csv") == payload
+    assert store.head("exports/1/export.csv").size == len(payload)
+
+
 def test_list_with_prefix_delimiter_and_cursor(store):
     for key in ["p/a/1", "p/a/2", "p/b", "p/c/3", "q/z"]:
         store.put(key, [key.encode()])

@@ -71,8 +71,12 @@ class BlobStore(Protocol):
         """
         ...
 
-    def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
-        """Store a local file; with ``move`` the file is taken over (renamed when possible)."""
+    def put_file(self, key: str, path: Path, *, move: bool = False, digests: bool = True) -> BlobInfo:
+        """Store a local file; with ``move`` the file is taken over (renamed when possible).
+
+        ``digests=False`` lets a store skip computing MD5 and SHA-256 when that costs a read of
+        the whole file (a local move); the result's digests may then be None.
+        """
         ...
 
     def open(self, key: str, start: int | None = None, end: int | None = None) -> BinaryIO:

@@ -136,7 +136,7 @@ class LocalBlobStore:
                 continue  # an empty folder was pruned between mkdir and open
         raise NotFound(f"blob {key!r}: its folder keeps being removed while it is written")
 
-    def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
+    def put_file(self, key: str, path: Path, *, move: bool = False, digests: bool = True) -> BlobInfo:
         path = Path(path)
         if not path.is_file():
             raise InvalidInput(f"{path} is not a file")
@@ -145,10 +145,11 @@ class LocalBlobStore:
                 return self.put(key, f)
         target = self._file(key)
         self._prepare_dir(target, key)
-        digests = Digests()
+        hashed = Digests() if digests else None
         with open(path, "rb") as f:
-            while chunk := f.read(CHUNK_SIZE):
-                digests.update(chunk)
+            while hashed is not None and (chunk := f.read(CHUNK_SIZE)):
+                hashed.update(chunk)
+            size = os.fstat(f.fileno()).st_size
             os.fsync(f.fileno())
         try:
             os.replace(path, target)
@@ -159,7 +160,9 @@ class LocalBlobStore:
             path.unlink(missing_ok=True)
             return info
         _fsync_dir(target.parent)
-        return BlobInfo(key, digests.size, digests.md5, digests.sha256, _mtime(target))
+        if hashed is None:
+            return BlobInfo(key, size, None, None, _mtime(target))
+        return BlobInfo(key, hashed.size, hashed.md5, hashed.sha256, _mtime(target))
 
     def copy(self, src_key: str, dst_key: str) -> BlobInfo:
         """Copy a blob: a hard link when possible (blobs are never changed in place, a put
