@@ -11,6 +11,7 @@
     ├── NotFound                  the named resource does not exist (or is not visible)    (404)
     ├── Conflict                  the resource's state forbids the operation              (409)
     │   └── AlreadyExists         creating something whose name is taken                   (409; Keboola: 400)
+    ├── Gone                      it existed but is gone for good (an expired export file)  (410)
     ├── NotSupported              a known operation entrepot does not implement            (501)
     ├── Unavailable               a dependency (catalog, engine) cannot be reached          (503)
     └── JobCancelled              raised inside a job handler when its job was cancelled   (job error)
@@ -88,6 +89,13 @@ class Conflict(EntrepotError):
 
     default_code = "conflict"
     status = 409
+
+
+class Gone(EntrepotError):
+    """The thing existed but is gone for good (e.g. an export file past its retention)."""
+
+    default_code = "gone"
+    status = 410
 
 
 class AlreadyExists(Conflict):

@@ -270,7 +270,7 @@ def create(services: Services, principal: Principal, body: Mapping[str, Any]) ->
     principal.require_authenticated()
     if not isinstance(body, Mapping):
         raise spec.FieldError({"body": "must be a JSON object"})
-    unknown = sorted(set(body) - {"datasource", "format", "filters", "options", "template", "name"})
+    unknown = sorted(set(body) - {"datasource", "format", "filters", "options", "template"})
     if unknown:
         raise spec.FieldError(
             {unknown[0]: "unknown field; an export has datasource, format, filters, options, template"}
@@ -451,7 +451,7 @@ def _downloadable(export: Export) -> Download:
             code="exports.notCompleted",
         )
     if row.file_expired_at is not None or row.blob_key is None:
-        raise Gone(
+        raise E.Gone(
             "The export file has expired and was removed; retry is not possible for completed jobs, "
             "create a new export",
             code="exports.fileExpired",
@@ -464,12 +464,6 @@ def _downloadable(export: Export) -> Download:
         row.content_type or "application/octet-stream",
         row.updated_at,
     )
-
-
-class Gone(E.EntrepotError):
-    """The thing existed but is gone for good (an expired export file)."""
-
-    status = 410
 
 
 def open_download(services: Services, principal: Principal, export_id: Any) -> Download:
@@ -611,7 +605,6 @@ __all__ = [
     "Datasource",
     "Download",
     "Export",
-    "Gone",
     "Page",
     "cancel",
     "create",
