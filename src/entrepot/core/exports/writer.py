@@ -81,7 +81,7 @@ def _copy_options(fmt: str, options: Mapping[str, Any]) -> str:
 
 
 class ProgressSampler:
-    """Samples ``cursor.query_progress()`` every ``interval`` seconds into ``report(percent)``."""
+    """Samples ``cursor.query_progress()`` every ``interval`` seconds into ``report(percent)``, rising only."""
 
     def __init__(
         self, cursor: duckdb.DuckDBPyConnection, report: Callable[[float], None], interval: float = 0.25
@@ -93,11 +93,13 @@ class ProgressSampler:
         self._thread = threading.Thread(target=self._run, name="export-progress", daemon=True)
 
     def _run(self) -> None:
+        best = 0.0
         while not self._stop.wait(self.interval):
             with contextlib.suppress(Exception):  # progress is best effort; the query decides
                 value = self.cursor.query_progress()
-                if value is not None and value >= 0:
-                    self.report(float(value))
+                if value is not None and value > best:  # -1 means "unknown"; never go backwards
+                    best = float(value)
+                    self.report(best)
 
     def __enter__(self) -> ProgressSampler:
         self._thread.start()
