@@ -19,16 +19,15 @@ import typer
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Column, Table
 
 from entrepot.cli.options import api_client as _client
+from entrepot.cli.options import byte_progress as _bytes_bar
 from entrepot.cli.options import err, out
 from entrepot.cli.options import fail as _fail
 
@@ -326,18 +325,6 @@ def _job_bar(job_id: str) -> Iterator[Callable[[dict[str, Any]], None]]:
                 description=f"export {job_id} {job.get('status')}",
                 rows=f"{rows} rows" if rows is not None else "",
             )
-
-        yield update
-
-
-@contextmanager
-def _bytes_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-
-        def update(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
 
         yield update
 

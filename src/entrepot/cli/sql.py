@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
 from entrepot.cli.options import api_client as _client
+from entrepot.cli.options import byte_progress as _progress
 from entrepot.cli.options import err, out
 from entrepot.cli.options import fail as _fail
 
@@ -68,19 +59,6 @@ Query = Annotated[str, typer.Argument(metavar="QUERY", help="SQL text; - reads i
 FORMATS = ("table", "json", "csv", "geojson", "parquet", "xlsx")
 _BINARY = ("parquet", "xlsx")
 _SUFFIXES = {".json": "json", ".csv": "csv", ".geojson": "geojson", ".parquet": "parquet", ".xlsx": "xlsx"}
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
-    """A transient byte-count bar on stderr; yields the ``on_progress(done, total)`` callback."""
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-
-        def update(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
 
 
 def _query_text(q: str) -> str:
