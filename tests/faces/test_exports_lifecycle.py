@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from entrepot.client import Client
-from support.exports_api import API, datasource_id, wait_job
+from support.exports_api import API, call, create_export, datasource_id, wait_job
 from support.server import RunningServer, start_server
 
 
@@ -126,3 +126,36 @@ def test_progress_moves_on_a_large_export(server: RunningServer):
     assert job["row_count"] == 300_000 and job["progress"] == 100
     assert seen == sorted(seen), seen  # never goes backwards
     assert seen[0] < 100
+
+
+def test_exports_and_templates_on_either_catalog(tmp_path, catalog_url):  # type: ignore[no-untyped-def]
+    """Listing filters (status join, JSON error searched as text) and templates on SQLite and PostgreSQL."""
+    server = start_server(tmp_path / "data", catalog_url=catalog_url)
+    try:
+        with Client(server.url, server.token) as client:
+            data = csv_rows(20) + "20,日本\n".encode()
+            table = client.tables.create(client.buckets.create("cat")["id"], "sales", data)["id"]
+        ds = datasource_id(server, table)
+        ok = create_export(server, server.token, {"datasource": ds, "format": "parquet"})
+        bad = create_export(
+            server, server.token, {"datasource": ds, "format": "csv", "options": {"encoding": "latin-1"}}
+        )
+        assert wait_job(server, None, ok["id"])["status"] == "completed"
+        failed = wait_job(server, None, bad["id"])
+        assert failed["status"] == "failed" and "cannot be written in latin-1" in failed["error_message"]
+        listed = call(server, "GET", "/exports/?status=completed&search=sales&format=parquet").json()["data"]
+        assert [j["id"] for j in listed["export_jobs"]] == [ok["id"]]
+        assert listed["pagination"]["total_count"] == 1
+        found = call(server, "GET", "/exports/?search=CANNOT BE WRITTEN").json()["data"]["export_jobs"]
+        assert [j["id"] for j in found] == [bad["id"]]
+        body = {"name": "Nightly", "configuration": {"format": "csv"}}
+        template = call(server, "POST", "/export-templates/", json=body).json()["data"]
+        assert template["template_type"] == "user" and template["usage_count"] == 0
+        create_export(server, server.token, {"datasource": ds, "template": template["id"]})
+        found = call(server, "GET", "/export-templates/?search=night").json()["data"]["templates"]
+        assert [t["name"] for t in found] == ["Nightly"]
+        systems = call(server, "GET", "/export-templates/?type=system").json()["data"]["templates"]
+        assert len(systems) == 4 and {t["template_type"] for t in systems} == {"system"}
+        assert call(server, "GET", f"/export-templates/{template['id']}/").json()["data"]["usage_count"] == 1
+    finally:
+        server.stop()
