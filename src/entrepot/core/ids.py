@@ -1,6 +1,8 @@
-"""Numeric ids as clients send them: ASCII digits within the catalog's 64-bit integer range."""
+"""Ids as clients send them: numeric ids within the catalog's 64-bit integer range, and UUIDs."""
 
 from __future__ import annotations
+
+import uuid
 
 MAX_ID = 2**63 - 1  # the largest integer the catalog (SQLite, PostgreSQL BIGINT) stores
 
@@ -12,3 +14,11 @@ def parse_id(value: object) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None
+
+
+def parse_uuid(value: object) -> str | None:
+    """``value`` as a canonical lower-case UUID string, or None when it is not a UUID."""
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        return None

@@ -29,6 +29,7 @@ from entrepot.core.engine import interrupt_on_cancel
 from entrepot.core.exports import spec, templates, writer
 from entrepot.core.exports.query import Source, compile_query
 from entrepot.core.files import safe_name
+from entrepot.core.ids import parse_uuid
 from entrepot.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobContext
 from entrepot.core.tables import store
 from entrepot.core.tables.extract import job_principal, stable_order
@@ -113,10 +114,9 @@ def get_datasource(
         raise spec.FieldError(
             {field: "is required: the id of a datasource (GET /data-tools/api/v1/datasources/)"}
         )
-    try:
-        key = str(uuidlib.UUID(datasource.strip()))
-    except ValueError:
-        raise E.NotFound(DATASOURCE_NOT_FOUND, code="exports.datasourceNotFound") from None
+    key = parse_uuid(datasource)
+    if key is None:
+        raise E.NotFound(DATASOURCE_NOT_FOUND, code="exports.datasourceNotFound")
     with services.catalog.session(readonly=True) as s:
         row = s.execute(
             select(StoredTable, Bucket)
@@ -176,10 +176,10 @@ def _query() -> Any:
 
 
 def _key(export_id: Any) -> str:
-    try:
-        return str(uuidlib.UUID(str(export_id).strip()))
-    except ValueError:
-        raise E.NotFound(NOT_FOUND, code="exports.notFound") from None
+    key = parse_uuid(export_id)
+    if key is None:
+        raise E.NotFound(NOT_FOUND, code="exports.notFound")
+    return key
 
 
 def get(services: Services, principal: Principal, export_id: Any) -> Export:

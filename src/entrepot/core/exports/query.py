@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -345,7 +345,3 @@ def output_select(query: Query, fmt: str, options: Mapping[str, Any]) -> str:
             expr = escape_formula(expr)
         parts.append(f"{expr} AS {ref}")
     return f"SELECT {', '.join(parts)} FROM ({query.sql}) AS export_rows"
-
-
-def today() -> date:
-    return datetime.now(UTC).date()

@@ -22,6 +22,7 @@ from entrepot.core.auth import Principal
 from entrepot.core.catalog import ExportTemplate
 from entrepot.core.clock import utcnow
 from entrepot.core.exports import spec
+from entrepot.core.ids import parse_uuid
 
 if TYPE_CHECKING:
     from entrepot.services import Services
@@ -106,10 +107,10 @@ def _visible(principal: Principal) -> Any:
 
 
 def _key(template_id: Any) -> str:
-    try:
-        return str(uuidlib.UUID(str(template_id).strip()))
-    except ValueError:
-        raise E.NotFound(NOT_FOUND, code="exports.templateNotFound") from None
+    key = parse_uuid(template_id)
+    if key is None:
+        raise E.NotFound(NOT_FOUND, code="exports.templateNotFound")
+    return key
 
 
 def get(services: Services, principal: Principal, template_id: Any) -> ExportTemplate:
