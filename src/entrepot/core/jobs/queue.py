@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
+from entrepot.core.auth import Principal
 from entrepot.core.catalog import Catalog, Job
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, InvalidInput, NotFound
+from entrepot.core.jobs import visibility
 from entrepot.core.text import check_text
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -126,9 +128,15 @@ class JobQueue:
         self.submitted.notify()
         return job
 
-    def get(self, job_id: int, project_id: int | None = None) -> Job:
+    def get(self, job_id: int, project_id: int | None = None, *, visible_to: Principal | None = None) -> Job:
+        """A job by id; ``NotFound`` if it is not in ``project_id`` or ``visible_to`` may not see it."""
         with self.catalog.session(readonly=True) as s:
-            job = s.get(Job, job_id)
+            if visible_to is None:
+                job = s.get(Job, job_id)
+            else:
+                job = s.scalars(
+                    select(Job).where(Job.id == job_id, visibility.visible_to(visible_to))
+                ).first()
         if job is None or (project_id is not None and job.project_id != project_id):
             raise NotFound(f"job {job_id} not found", code="storage.jobs.notFound")
         return job
@@ -141,8 +149,9 @@ class JobQueue:
         offset: int = 0,
         statuses: Iterable[str] | None = None,
         kinds: Iterable[str] | None = None,
+        visible_to: Principal | None = None,
     ) -> list[Job]:
-        """A project's jobs, newest first."""
+        """A project's jobs, newest first; only those ``visible_to`` may see, when given."""
         if not 0 < limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
         if offset < 0:
@@ -152,6 +161,8 @@ class JobQueue:
             q = q.where(Job.status.in_(list(statuses)))
         if kinds:
             q = q.where(Job.kind.in_(list(kinds)))
+        if visible_to is not None:
+            q = q.where(visibility.visible_to(visible_to))
         with self.catalog.session(readonly=True) as s:
             return list(s.scalars(q.order_by(Job.id.desc()).limit(limit).offset(offset)))
 

@@ -1,4 +1,7 @@
-"""Keboola storage jobs: list, detail, and (entrepot extension) cancel."""
+"""Keboola storage jobs: list, detail, and (entrepot extension) cancel.
+
+A token sees only the jobs :mod:`entrepot.core.jobs.visibility` lets it see; others are 404.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ def _job_id(value: str) -> int:
     return numeric_id(value, "job", "storage.jobs.notFound")
 
 
-@router.get("/jobs", summary="List the project's jobs, newest first")
+@router.get("/jobs", summary="List the project's jobs the token may see, newest first")
 def list_jobs(
     request: Request, principal: Principal = Depends(caller), params: Params = Depends(keboola_params)
 ) -> list[dict[str, Any]]:
@@ -66,6 +69,7 @@ def list_jobs(
         limit=params.int("limit", 100, minimum=1) or 100,
         offset=params.int("offset", 0, minimum=0) or 0,
         statuses=statuses,
+        visible_to=principal,
     )
     return [render_job(services, job) for job in jobs]
 
@@ -75,7 +79,7 @@ def job_detail(job_id: str, request: Request, principal: Principal = Depends(cal
     """With ``?wait=S`` (entrepot extension, at most 30 s) the answer comes when the job finishes
     or after S seconds, whichever is first: clients wait without polling."""
     services = services_of(request)
-    job = services.jobs.get(_job_id(job_id), principal.project_id)
+    job = services.jobs.get(_job_id(job_id), principal.project_id, visible_to=principal)
     wait = request.query_params.get("wait")
     if wait:
         try:
@@ -91,7 +95,7 @@ def job_detail(job_id: str, request: Request, principal: Principal = Depends(cal
 @router.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a job (entrepot extension)")
 def cancel_job(job_id: str, request: Request, principal: Principal = Depends(caller)) -> JSONResponse:
     services = services_of(request)
-    job = services.jobs.get(_job_id(job_id), principal.project_id)
+    job = services.jobs.get(_job_id(job_id), principal.project_id, visible_to=principal)
     if job.token_id != principal.token_id:
         principal.require_master("cancel a job started by another token")
     job = services.jobs.cancel(job.id, principal.project_id)
