@@ -146,6 +146,34 @@ class Settings(BaseSettings):
     sql_max_copy_bytes: int = Field(
         2 * 1024 * MiB, ge=1, description="Largest COPY FROM body (bytes after decompression)."
     )
+    sql_max_value_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest value repeat(), lpad() and rpad() may build in user SQL. DuckDB keeps string "
+        "vectors (2,048 values) outside sql_memory_limit, so this bounds that margin: sql_threads x 2,048 "
+        "x this (256 MiB with the defaults).",
+    )
+    sql_max_statement_tokens: int = Field(
+        200_000, ge=100, description="Most tokens (words, literals, symbols) in one user SQL statement."
+    )
+    sql_max_query_blocks: int = Field(
+        500,
+        ge=10,
+        description="Most query blocks (SELECT, UNION, INTERSECT, EXCEPT) in one user SQL statement: "
+        "DuckDB's planning time and memory grow faster than linearly with them, outside sql_memory_limit.",
+    )
+    sql_max_expression_depth: int = Field(
+        250,
+        ge=50,
+        description="Deepest expression in user SQL (a chain of a + b + … or a || b || … is as deep as it is "
+        "long): DuckDB's binding time grows with the cube of it (880 levels take 12 s).",
+    )
+    sql_max_concurrent_queries: int = Field(
+        4,
+        ge=1,
+        description="SQL API statements one project runs at once; more wait for a slot up to the statement "
+        "time limit, then fail with CARTO's 429 'over platform's limits'.",
+    )
 
     # --- tables and files -----------------------------------------------------------------
     job_response_wait: float = Field(
@@ -172,6 +200,12 @@ class Settings(BaseSettings):
         10 * 1024 * MiB, ge=1, description="Largest file (bytes) a dataUrl import downloads."
     )
     url_import_timeout: float = Field(300.0, gt=0, description="Time limit (seconds) of a dataUrl download.")
+    import_max_inflated_bytes: int = Field(
+        32 * 1024 * MiB,
+        ge=1,
+        description="Largest size (bytes) a gzip-compressed table import source may inflate to; it is "
+        "inflated step by step into <data dir>/tmp/imports and refused as soon as it passes this.",
+    )
 
     # --- exports ----------------------------------------------------------------------------
     export_retention_days: float = Field(

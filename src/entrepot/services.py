@@ -57,7 +57,11 @@ class Services:
             if register is not None:
                 register(self.registry)
         self.workers: WorkerPool | None = None
+        # one lock per lazily built part, never held while another part is built
         self._engine_lock = threading.Lock()
+        self._sql_lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._sql: Sandboxes | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -67,21 +71,32 @@ class Services:
             catalog.migrate()
         return cls(settings, catalog)
 
-    @cached_property
+    @property
     def engine(self) -> Engine:
-        from entrepot.core.engine import Engine
+        """The lakes of this process, created on first use (exactly once, whichever thread asks)."""
+        engine = self._engine
+        if engine is None:
+            from entrepot.core.engine import Engine
 
-        with self._engine_lock:
-            return Engine(self.settings)
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = Engine(self.settings)
+                engine = self._engine
+        return engine
 
-    @cached_property
+    @property
     def sql(self) -> Sandboxes:
         """The SQL sandboxes of this process (one locked DuckDB instance per project and mode)."""
-        from entrepot.core.sql.sandbox import Sandboxes
+        sandboxes = self._sql
+        if sandboxes is None:
+            from entrepot.core.sql.sandbox import Sandboxes
 
-        with self._engine_lock:
-            sandboxes = Sandboxes(self.settings, self.engine)
-        self.engine.on_close_lake.append(sandboxes.close_project)
+            engine = self.engine  # its own lock, taken and released before ours: never nested
+            with self._sql_lock:
+                if self._sql is None:
+                    self._sql = Sandboxes(self.settings, engine)
+                    engine.on_close_lake.append(self._sql.close_project)
+                sandboxes = self._sql
         return sandboxes
 
     @cached_property
@@ -115,10 +130,10 @@ class Services:
         if self.workers is not None:
             self.workers.stop()
             self.workers = None
-        if "sql" in self.__dict__:
-            self.sql.close()
-        if "engine" in self.__dict__:
-            self.engine.close()
+        if self._sql is not None:
+            self._sql.close()
+        if self._engine is not None:
+            self._engine.close()
         self.catalog.dispose()
 
 

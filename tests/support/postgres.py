@@ -109,6 +109,30 @@ class PostgresCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def password_login(self, role: str, password: str, database: str) -> str:
+        """A role that must log in with ``password`` (SCRAM, not trust) and owns ``database``; its URL."""
+        import psycopg
+
+        hba = self.data / "pg_hba.conf"
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text())  # first matching line wins: before the trust lines
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+            conn.execute(f'CREATE DATABASE "{database}" OWNER "{role}"')
+            conn.execute("SELECT pg_reload_conf()")
+        # the postmaster applies the new rule on its own time: wait until a wrong password is refused
+        wrong = f"host=127.0.0.1 port={self.port} user={role} dbname={database} password=wrong-{password}"
+        for _ in range(1000):
+            try:
+                psycopg.connect(wrong).close()
+            except psycopg.OperationalError as exc:
+                if "password authentication failed" in str(exc):
+                    break
+                raise
+        else:
+            raise AssertionError("pg_hba.conf's password rule never took effect")
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{database}"
+
     def stop(self) -> None:
         if self.bin_dir is not None and self.data.exists():
             subprocess.run(

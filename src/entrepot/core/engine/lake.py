@@ -40,6 +40,7 @@ ALIAS = "lake"
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?\Z")
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PG_IDENT_MAX = 63
+_PG_SECRET = "entrepot_lake_catalog"  # the temporary secret holding a PostgreSQL lake catalog's password
 
 
 def validate_project(name: str) -> str:
@@ -62,8 +63,12 @@ def pg_schema(project: str) -> str:
     return f"{schema[: _PG_IDENT_MAX - 13]}_{digest}"
 
 
-def libpq_conninfo(url: str) -> str:
-    """A libpq key/value connection string from a ``postgresql[+driver]://`` URL."""
+def libpq_conninfo(url: str, *, password: bool = True) -> str:
+    """A libpq key/value connection string from a ``postgresql[+driver]://`` URL.
+
+    ``password=False`` leaves the password out (see ``libpq_password``): DuckDB shows attach
+    strings in ``duckdb_databases()``, so the lake's password goes into a secret instead.
+    """
     from sqlalchemy.engine import make_url
 
     try:
@@ -87,7 +92,18 @@ def libpq_conninfo(url: str) -> str:
     def quote(value: str) -> str:
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
+    if not password:
+        pairs.pop("password", None)
     return " ".join(f"{k}={quote(str(v))}" for k, v in pairs.items() if v not in (None, ""))
+
+
+def libpq_password(url: str) -> str | None:
+    """The password of a ``postgresql://`` URL (user info or ``?password=``), if any."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    query = parsed.query.get("password")
+    return parsed.password or (query if isinstance(query, str) or query is None else query[-1])
 
 
 class Lake:
@@ -130,7 +146,7 @@ class Lake:
         if not self.postgres:
             self.root.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn.execute(self.attach_statement(settings))
+            self.attach(self.conn, settings)
         except duckdb.Error as exc:
             raise E.Unavailable(
                 f"the lake of project {self.project!r} cannot be opened: {exc}", code="engine.lakeUnavailable"
@@ -143,12 +159,31 @@ class Lake:
             names.append("httpfs")
         return names
 
-    def attach_statement(self, settings: Settings, *, read_only: bool = False) -> str:
-        """``ATTACH … AS lake``: the statement that opens this lake in a DuckDB instance."""
+    def attach(self, conn: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool = False) -> None:
+        """Open this lake in ``conn`` as ``lake``.
+
+        A PostgreSQL catalog's password goes into a temporary DuckDB secret that the attach
+        names, never into the attach string (which ``duckdb_databases()`` shows); secrets are
+        shown redacted.
+        """
         if self.postgres:
             assert settings.lake_catalog_url is not None
-            target = f"ducklake:postgres:{libpq_conninfo(settings.lake_catalog_url)}"
+            password = libpq_password(settings.lake_catalog_url)
+            if password:
+                conn.execute(
+                    f"CREATE OR REPLACE TEMPORARY SECRET {_PG_SECRET} "
+                    f"(TYPE postgres, PASSWORD {quote_literal(password)})"
+                )
+        conn.execute(self.attach_statement(settings, read_only=read_only))
+
+    def attach_statement(self, settings: Settings, *, read_only: bool = False) -> str:
+        """``ATTACH … AS lake``: the statement that opens this lake (no password: see ``attach``)."""
+        if self.postgres:
+            assert settings.lake_catalog_url is not None
+            target = f"ducklake:postgres:{libpq_conninfo(settings.lake_catalog_url, password=False)}"
             options = f"METADATA_SCHEMA {quote_literal(pg_schema(self.project))}"
+            if libpq_password(settings.lake_catalog_url):
+                options += f", METADATA_PARAMETERS MAP {{'SECRET': '{_PG_SECRET}'}}"
         else:
             target = f"ducklake:sqlite:{self.root / 'catalog.sqlite'}"
             options = f"META_JOURNAL_MODE 'WAL', META_BUSY_TIMEOUT {_SQLITE_BUSY_TIMEOUT_MS}"

@@ -56,7 +56,7 @@ from sqlglot.tokens import Token, TokenType
 from entrepot import __version__ as _ENTREPOT_VERSION
 from entrepot.core import errors as E
 
-__all__ = ["CopyOptions", "Namespace", "Statement", "TableRef", "parse"]
+__all__ = ["CopyOptions", "InformationView", "Limits", "Namespace", "Statement", "TableRef", "parse"]
 
 # sqlglot warns when it falls back to a generic Command; such statements are refused here anyway
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -82,6 +82,16 @@ class Namespace:
     aliases: Mapping[str, str]  # lower-cased alias -> schema: {"public": ..., "<project>": ...}
     schemas: frozenset[str]  # existing bucket idents (case as stored)
     project: str
+    # information_schema.<view> → what the caller may see of it; None leaves the views to DuckDB
+    information_schema: Callable[[str], InformationView] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class InformationView:
+    """The rows of one ``information_schema`` view that a caller may see, inlined into its query."""
+
+    columns: list[tuple[str, str]]  # (name, DuckDB type)
+    rows: list[tuple[object, ...]]
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,13 @@ class Statement:
     geometry_columns: dict[str, int] = field(default_factory=dict)  # create_table/alter_table: col -> SRID
     serial_columns: list[str] = field(default_factory=list)  # create_table/alter_table: serial columns
     if_exists: bool = False  # DROP TABLE IF EXISTS / CREATE TABLE IF NOT EXISTS / ALTER TABLE IF EXISTS
+
+    @property
+    def plan_sql(self) -> str:
+        """The SQL whose plan ``binder.check`` inspects: the statement, or the query an EXPLAIN runs."""
+        if self.kind == "explain":
+            return re.sub(r"^EXPLAIN\s+(ANALYZE\s+)?", "", self.sql)
+        return self.sql
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,17 +348,35 @@ def _versions() -> str:
 # entry point
 
 
-def parse(sql: str, namespace: Namespace) -> list[Statement]:
+@dataclass(frozen=True)
+class Limits:
+    """How large one statement may be before DuckDB's planner sees it.
+
+    DuckDB's binder and optimizer cost grows faster than linearly with the number of query
+    blocks (a 20,000-branch UNION ALL plans for 40 s in 6 GB, outside any memory limit), so a
+    statement is measured on its tokens first: its length, and its query blocks (SELECT,
+    UNION, INTERSECT, EXCEPT).
+    """
+
+    max_tokens: int = 200_000
+    max_query_blocks: int = 500
+
+
+_BLOCK_TOKENS = frozenset({TokenType.SELECT, TokenType.UNION, TokenType.INTERSECT, TokenType.EXCEPT})
+
+
+def parse(sql: str, namespace: Namespace, limits: Limits = Limits()) -> list[Statement]:
     """Parse, check and translate a script; every statement is valid or nothing is returned.
 
     Raises :class:`~entrepot.core.errors.InvalidInput` for syntax errors, refused statements,
-    functions or tables, and unknown schemas.
+    functions or tables, unknown schemas, and statements over ``limits``.
     """
     chunks = _split(sql)
     if not chunks:
         raise _refuse("You must indicate a sql query", "empty")
     statements: list[Statement] = []
     for chunk in chunks:
+        _check_size(chunk, limits)
         try:
             statements.extend(_parse_chunk(chunk, sql, namespace))
         except RecursionError:
@@ -349,6 +384,24 @@ def parse(sql: str, namespace: Namespace) -> list[Statement]:
     if not statements:
         raise _refuse("You must indicate a sql query", "empty")
     return statements
+
+
+def _check_size(tokens: list[Token], limits: Limits) -> None:
+    if len(tokens) > limits.max_tokens:
+        raise _refuse(
+            f"the statement is too large: {len(tokens):,} tokens, the most is {limits.max_tokens:,} "
+            "(setting sql_max_statement_tokens); load data with COPY … FROM STDIN (copyfrom) instead of "
+            "long VALUES lists, or split the statement",
+            "tooComplex",
+        )
+    blocks = sum(1 for token in tokens if token.token_type in _BLOCK_TOKENS)
+    if blocks > limits.max_query_blocks:
+        raise _refuse(
+            f"the statement is too complex to plan: {blocks:,} query blocks (SELECT, UNION, INTERSECT, "
+            f"EXCEPT), the most is {limits.max_query_blocks:,} (setting sql_max_query_blocks); "
+            "put the values in a table, or use VALUES or unnest instead of many UNION ALL branches",
+            "tooComplex",
+        )
 
 
 def _split(sql: str) -> list[list[Token]]:
@@ -977,6 +1030,7 @@ def _check(
     """
     nodes = list(tree.walk())
     reads: set[TableRef] = set()
+    views: list[exp.Table] = []
     for node in nodes:
         if node is not tree and isinstance(node, _STATEMENT_NODES) and id(node) not in allowed_nested:
             raise _nested_statement(node)
@@ -986,10 +1040,50 @@ def _check(
             ref = _resolve_read(node, ns, literal_starts)
             if ref is not None:
                 reads.add(ref)
+            elif _is_information_schema(node):
+                views.append(node)
         elif isinstance(node, exp.Column):
             _resolve_column(node, ns)
     _translate(nodes)
+    if ns.information_schema is not None:
+        for view in views:
+            view.replace(_inline_view(view, ns.information_schema(view.name)))
     return frozenset(reads)
+
+
+def _is_information_schema(table: exp.Table) -> bool:
+    db = table.args.get("db")
+    return db is not None and _ident_name(db) == INFORMATION_SCHEMA and table.name in INFORMATION_SCHEMA_VIEWS
+
+
+def _inline_view(table: exp.Table, view: InformationView) -> exp.Expr:
+    """``information_schema.<view> [AS a]`` → ``(SELECT … FROM (VALUES …)) AS a``: only the rows given.
+
+    The caller's rows replace DuckDB's view, so a query sees exactly the tables its key may
+    read, and the plan reads no system table function.
+    """
+    alias = table.alias or table.name
+    names = [f"c{i}" for i in range(len(view.columns))]
+    select = exp.Select(
+        expressions=[
+            exp.alias_(exp.cast(exp.column(c), exp.DataType.build(t, dialect="duckdb")), n, quoted=True)
+            for c, (n, t) in zip(names, view.columns, strict=True)
+        ]
+    )
+    if view.rows:
+        values = exp.Values(
+            expressions=[exp.tuple_(*(exp.convert(v) for v in row)) for row in view.rows],
+            alias=exp.TableAlias(this=exp.to_identifier("v"), columns=[exp.to_identifier(n) for n in names]),
+        )
+        select = select.from_(values)
+    else:
+        select = exp.Select(
+            expressions=[
+                exp.alias_(exp.cast(exp.null(), exp.DataType.build(t, dialect="duckdb")), n, quoted=True)
+                for n, t in view.columns
+            ]
+        ).where(exp.false())
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
 def _nested_statement(node: exp.Expr) -> E.InvalidInput:
@@ -1173,7 +1267,9 @@ def _is_cte(table: exp.Table) -> bool:
         if isinstance(node, exp.With):
             ctes = list(node.expressions)
             position = next((i for i, cte in enumerate(ctes) if cte is child), len(ctes))
-            visible = ctes if node.args.get("recursive") else ctes[:position]
+            # DuckDB, like PostgreSQL, lets a recursive CTE see itself and the ones before it; a
+            # later CTE's name there is a table (or a system view): never treat it as a CTE
+            visible = ctes[: position + 1] if node.args.get("recursive") else ctes[:position]
             if any(cte.alias_or_name == name for cte in visible):
                 return True
         else:
@@ -1253,12 +1349,30 @@ def _function_args(node: exp.Func) -> list[exp.Expr]:
 
 
 def _translate_function(node: exp.Func) -> None:
+    if isinstance(node, exp.Repeat | exp.Pad):
+        _bound_value_size(node)
+        return
     name = _function_name(node)
     if name == "st_point" or isinstance(node, exp.StPoint):
         return  # ST_MakePoint: sqlglot already emits ST_Point
     target = FUNCTION_RENAMES.get(name)
     if target is not None:
         node.replace(exp.Anonymous(this=target, expressions=_function_args(node)))
+
+
+def _bound_value_size(node: exp.Repeat | exp.Pad) -> None:
+    """``repeat``/``lpad``/``rpad`` → the sandbox's size-checked macros (``sandbox.VALUE_MACROS``).
+
+    These make a large value out of a small one (``repeat('x', 2000000000)``), and DuckDB
+    allocates string vectors outside its memory limit; the macros refuse a result over the
+    sandbox's value limit before it is built.
+    """
+    if isinstance(node, exp.Repeat):
+        node.replace(exp.Anonymous(this="pg_repeat", expressions=[node.this, node.args["times"]]))
+        return
+    fill = node.args.get("fill_pattern") or exp.Literal.string(" ")
+    name = "pg_lpad" if node.args.get("is_left") else "pg_rpad"
+    node.replace(exp.Anonymous(this=name, expressions=[node.this, node.expression, fill]))
 
 
 def _set_returning_alias(alias: exp.TableAlias) -> None:

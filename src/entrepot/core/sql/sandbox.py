@@ -48,6 +48,34 @@ WEBMERCATOR_MACRO = "CREATE OR REPLACE TEMP MACRO pg_webmercator(g) AS pg_transf
 IDLE_CURSORS = 16  # connections kept per sandbox for reuse (each has the macros already)
 
 
+def value_macros(limit: int) -> list[str]:
+    """``pg_repeat``/``pg_lpad``/``pg_rpad``: PostgreSQL's functions, refusing results over ``limit`` bytes.
+
+    The dialect sends ``repeat``, ``lpad`` and ``rpad`` here: they build large strings from
+    small arguments, and DuckDB holds string vectors (2,048 values) outside its memory limit.
+    """
+    message = quote_literal(
+        f"the value is too large: repeat, lpad and rpad may build values of at most {limit:,} bytes "
+        "(setting sql_max_value_bytes)"
+    )
+    per_char = "greatest(1, strlen(f) / greatest(1, length(f)))"
+    return [
+        f"CREATE OR REPLACE TEMP MACRO pg_repeat(s, n) AS CASE WHEN CAST(n AS DOUBLE) * strlen(s) > {limit} "
+        f"THEN error({message}) ELSE repeat(s, n) END",
+        *(
+            f"CREATE OR REPLACE TEMP MACRO pg_{pad}(s, n, f) AS CASE WHEN CAST(n AS DOUBLE) * {per_char} "
+            f"> {limit} THEN error({message}) ELSE {pad}(s, n, f) END"
+            for pad in ("lpad", "rpad")
+        ),
+    ]
+
+
+class TooManyQueries(E.TimeLimitExceeded):
+    """No query slot of the project freed in time (CARTO answers 429 for this, as for timeouts)."""
+
+    status = 429
+
+
 class Sandbox:
     """A locked DuckDB instance attached to one project's lake."""
 
@@ -60,6 +88,7 @@ class Sandbox:
         self._idle: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._macros = [*MACROS, WEBMERCATOR_MACRO, *value_macros(settings.sql_max_value_bytes)]
         self.conn = extensions.connect(
             config={
                 "threads": settings.sql_threads,
@@ -81,13 +110,14 @@ class Sandbox:
     def _set_up(self, settings: Settings) -> None:
         conn = self.conn
         extensions.load(conn, "spatial", "excel", *self.lake.extensions(settings))
-        conn.execute(self.lake.attach_statement(settings, read_only=self.read_only))
+        self.lake.attach(conn, settings, read_only=self.read_only)
         allowed = [f"{self.temp}/"]
         if "://" not in self.lake.data_path:
             allowed.append(str(Path(self.lake.data_path)) + "/")
         else:
             allowed.append(self.lake.data_path)
         conn.execute(f"SET allowed_directories = [{', '.join(quote_literal(a) for a in allowed)}]")
+        conn.execute(f"SET GLOBAL max_expression_depth = {int(settings.sql_max_expression_depth)}")
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
 
@@ -96,7 +126,7 @@ class Sandbox:
         try:
             cur.execute(f"USE {ALIAS}")
             # temp macros belong to one connection (a cursor is one): created once per cursor
-            for macro in (*MACROS, WEBMERCATOR_MACRO):
+            for macro in self._macros:
                 cur.execute(macro)
         except BaseException:
             cur.close()
@@ -173,8 +203,34 @@ class Sandboxes:
         self.settings = settings
         self.engine = engine
         self._boxes: dict[tuple[str, bool], Sandbox] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._closed = False
+
+    @contextmanager
+    def slot(self, project: str, timeout: float | None) -> Iterator[None]:
+        """One of the project's ``sql_max_concurrent_queries`` slots, waiting up to ``timeout`` seconds.
+
+        Raises ``TooManyQueries`` when none frees in time.
+        """
+        with self._lock:
+            slots = self._slots.get(project)
+            if slots is None:
+                slots = self._slots[project] = threading.BoundedSemaphore(
+                    self.settings.sql_max_concurrent_queries
+                )
+        if not slots.acquire(timeout=timeout):
+            raise TooManyQueries(
+                "You are over platform's limits: too many SQL queries of this user run at once (at most "
+                f"{self.settings.sql_max_concurrent_queries}, setting sql_max_concurrent_queries); retry "
+                "when one has finished, or run long queries as batch jobs",
+                code="sql.tooManyQueries",
+                details={"context": "limit", "detail": "rate"},
+            )
+        try:
+            yield
+        finally:
+            slots.release()
 
     def sandbox(self, project: str, *, read_only: bool = False) -> Sandbox:
         key = (project, read_only)

@@ -36,8 +36,8 @@ from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, Project, StoredTable
 from entrepot.core.clock import utcnow
 from entrepot.core.engine.statements import Watchdog, first_line, quote_ident, quote_literal
-from entrepot.core.sql import dialect
-from entrepot.core.sql.dialect import Namespace, Statement, TableRef
+from entrepot.core.sql import binder, dialect
+from entrepot.core.sql.dialect import InformationView, Namespace, Statement, TableRef
 
 if TYPE_CHECKING:
     from entrepot.services import Services
@@ -51,6 +51,7 @@ WEBMERCATOR = "the_geom_webmercator"
 HIDDEN_TIMESTAMP = "_timestamp"  # Keboola tables' row-change time (entrepot.core.tables.store)
 
 _MISSING_TABLE = re.compile(r'Table with name "?([^"\s!]+)"? does not exist')
+_EXPRESSION_DEPTH = re.compile(r"Max expression depth limit of (\d+) exceeded")
 _MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s!]+)"? not found')
 
 
@@ -136,7 +137,8 @@ def ensure_default_bucket(services: Services, project: Project) -> None:
         create_bucket(services, system, DEFAULT_BUCKET, stage=DEFAULT_STAGE, description="SQL API tables")
 
 
-def namespace(services: Services, project: Project) -> Namespace:
+def namespace(services: Services, project: Project, principal: Principal | None = None) -> Namespace:
+    """What names mean in ``project``; with a ``principal``, its ``information_schema`` too."""
     with services.catalog.session(readonly=True) as s:
         idents = s.scalars(select(Bucket.ident).where(Bucket.project_id == project.id)).all()
     return Namespace(
@@ -144,7 +146,72 @@ def namespace(services: Services, project: Project) -> Namespace:
         aliases={"public": DEFAULT_SCHEMA, project.name.lower(): DEFAULT_SCHEMA},
         schemas=frozenset(idents) | {DEFAULT_SCHEMA},
         project=project.name,
+        information_schema=_information_schema(services, principal, project) if principal else None,
     )
+
+
+# information_schema view -> (its catalog column, its schema column, its table column or None)
+_VIEW_KEYS = {
+    "tables": ("table_catalog", "table_schema", "table_name"),
+    "columns": ("table_catalog", "table_schema", "table_name"),
+    "schemata": ("catalog_name", "schema_name", None),
+}
+
+
+def _information_schema(
+    services: Services, principal: Principal, project: Project
+) -> Callable[[str], InformationView]:
+    """The ``information_schema`` views as ``principal`` may see them (read on first use, per statement).
+
+    Rows come from the lake's own instance (never the user's sandbox) and keep only the tables
+    the principal may read: the buckets it may read, or, for anonymous callers, the tables that
+    are public or shared by link. Schemata are the buckets with at least one such table (all
+    readable buckets for a token).
+    """
+    cache: dict[str, InformationView] = {}
+    public: set[tuple[str, str]] | None = None
+
+    def readable(schema: str, table: str | None) -> bool:
+        nonlocal public
+        if not principal.anonymous:
+            return principal.bucket_access(schema) is not None
+        if public is None:
+            with services.catalog.session(readonly=True) as s:
+                public = {
+                    (ident, name.lower())
+                    for ident, name in s.execute(
+                        select(Bucket.ident, StoredTable.name)
+                        .join(Bucket, StoredTable.bucket_id == Bucket.id)
+                        .where(Bucket.project_id == project.id, StoredTable.privacy.in_(("public", "link")))
+                    ).all()
+                }
+        if table is None:
+            return any(s == schema for s, _ in public)
+        return (schema, table.lower()) in public
+
+    def view(name: str) -> InformationView:
+        if name not in cache:
+            catalog_col, schema_col, table_col = _VIEW_KEYS[name]
+            with services.engine.cursor(project.name, write=False) as cur:
+                cur.execute(f"SELECT * FROM information_schema.{name} WHERE {catalog_col} = 'lake'")
+                columns = [(str(d[0]), str(d[1])) for d in cur.description or []]
+                rows = cur.fetchall()
+            at = [c for c, _ in columns].index
+            schema_at = at(schema_col)
+            table_at = at(table_col) if table_col else None
+            cache[name] = InformationView(
+                columns=columns,
+                rows=[
+                    row
+                    for row in rows
+                    if not str(row[schema_at]).startswith("__ducklake")
+                    and str(row[schema_at]) != "main"
+                    and readable(str(row[schema_at]), str(row[table_at]) if table_at is not None else None)
+                ],
+            )
+        return cache[name]
+
+    return view
 
 
 def stored_table(s: Any, project: Project, ref: TableRef) -> StoredTable | None:
@@ -222,6 +289,14 @@ def translate(exc: duckdb.Error) -> E.EntrepotError:
         if message.startswith(prefix):
             message = message[len(prefix) :]
             break
+    m = _EXPRESSION_DEPTH.search(message)
+    if m:
+        return E.InvalidInput(
+            f"the statement is too complex to plan: an expression is nested more than {m.group(1)} levels "
+            "deep (setting sql_max_expression_depth), e.g. a long chain of + or ||; use sum() over rows, "
+            "concat(a, b, …) or a CASE instead",
+            code="sql.tooComplex",
+        )
     m = _MISSING_TABLE.search(message)
     if m:
         name = m.group(1).rsplit(".", 1)[-1]
@@ -298,7 +373,11 @@ def prepare(
     row = find_project(services, project)
     check_member(principal, row)
     ensure_default_bucket(services, row)
-    statements = dialect.parse(sql, namespace(services, row))
+    limits = dialect.Limits(
+        max_tokens=services.settings.sql_max_statement_tokens,
+        max_query_blocks=services.settings.sql_max_query_blocks,
+    )
+    statements = dialect.parse(sql, namespace(services, row, principal), limits)
     authorize(services, principal, row, statements)
     return row, statements
 
@@ -373,6 +452,7 @@ def execute(
         )
     box = services.sql.sandbox(project.name, read_only=not writes)
     with ExitStack() as stack:
+        stack.enter_context(services.sql.slot(project.name, timeout))
         cur = stack.enter_context(box.cursor(write=writes))
         stack.enter_context(guard(cur, timeout, cancel))
         if writes:
@@ -383,12 +463,14 @@ def execute(
         for i, st in enumerate(statements[:-1]):
             if on_statement:
                 on_statement(i)
+            binder.check(cur, st.plan_sql)
             cur.execute(st.sql).fetchall()
         if on_statement:
             on_statement(len(statements) - 1)
         last = statements[-1].sql
         if wrap is not None:
             last = wrap(last)
+        binder.check(cur, last if statements[-1].kind != "explain" else statements[-1].plan_sql)
         if into is not None:
             path = box.temp / f"result-{uuid.uuid4().hex}.{into}"
             stack.callback(path.unlink, missing_ok=True)
@@ -447,6 +529,7 @@ def _execute(
     sql = st.sql
     if st.kind == "insert" and not st.columns and st.target is not None:
         sql = _name_user_columns(cur, st)
+    binder.check(cur, sql if st.kind != "explain" else st.plan_sql)
     cur.execute(sql)
     columns = _columns(cur)
     rows = cur.fetchmany(max_rows + 1) if max_rows is not None else cur.fetchall()
