@@ -19,7 +19,6 @@ import builtins
 import contextlib
 import re
 import unicodedata
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from entrepot.core import signing
+from entrepot.core import inflate, signing
 from entrepot.core.auth import Principal
 from entrepot.core.blobs import CHUNK_SIZE, iter_chunks, local_file
 from entrepot.core.catalog import File
@@ -46,7 +45,7 @@ UPLOAD = "files.upload"
 DELETE_JOB = "files.delete"
 MAX_LIST_LIMIT = 1000
 MAX_TAG_LENGTH = 256
-GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = inflate.GZIP_MAGIC
 
 _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
@@ -550,8 +549,7 @@ def _require_bytes(file: File) -> None:
 
 def is_gzip(path: Path) -> bool:
     """True when the file starts with the gzip magic bytes (whatever its name says)."""
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
+    return inflate.starts_with_gzip_magic(path)
 
 
 @contextlib.contextmanager
@@ -641,32 +639,17 @@ def _csv_with_header(services: Services, file: File) -> Iterator[bytes]:
 
 
 def _gunzip(head: Iterable[bytes], stream: Any) -> Iterator[bytes]:
-    """Decompress (possibly concatenated) gzip members chunk by chunk."""
+    """Inflate (possibly concatenated) gzip members step by step (``core.inflate``, 1 MiB at a time).
+
+    The file is an export this service wrote, so no size limit applies beyond the bounded steps.
+    """
 
     def source() -> Iterator[bytes]:
         yield from head
         while chunk := stream.read(CHUNK_SIZE):
             yield chunk
 
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    for chunk in source():
-        data = chunk
-        while data:
-            out = d.decompress(data, CHUNK_SIZE)
-            if out:
-                yield out
-            while d.unconsumed_tail:
-                out = d.decompress(d.unconsumed_tail, CHUNK_SIZE)
-                if out:
-                    yield out
-            if d.eof:
-                data = d.unused_data
-                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            else:
-                data = b""
-    tail = d.flush()
-    if tail:
-        yield tail
+    yield from inflate.gunzip(source(), max_bytes=None, what="the stored export file", step=CHUNK_SIZE)
 
 
 # -- signed URLs --------------------------------------------------------------------------------

@@ -102,14 +102,22 @@ def stage_csv(
     columns: Sequence[str] | None = None,
     all_varchar: bool = True,
     empty_as_null: bool = False,
+    max_columns: int | None = None,
 ) -> StagedCsv:
     """Load the local CSV file ``path`` into the temp table ``table_name``, keeping column and row order.
 
     Column names come from ``columns`` if given (a header row is then skipped), else from the
     header, else ``column_1..column_N``. With ``all_varchar`` every value is a string and an empty
     value is ``''`` unless ``empty_as_null``; otherwise DuckDB detects the types and empty is NULL.
+    A file with more than ``max_columns`` columns is refused before DuckDB reads it (DuckDB runs
+    out of memory on a few thousand columns instead of saying so).
     """
     first = _first_record(Path(path), dialect)
+    if max_columns is not None and first is not None and len(first) > max_columns:
+        raise E.InvalidInput(
+            f"the CSV file has {len(first)} columns; a table has at most {max_columns}",
+            code="csv.tooManyColumns",
+        )
     if columns is not None:
         names = list(columns)
         if first is not None and len(first) != len(names):
@@ -133,6 +141,9 @@ def stage_csv(
         dialect.duckdb_options(),
         f"header={'true' if dialect.header else 'false'}",
         "encoding='utf-8'",
+        # never inflate by file name (x.csv.zst, x.csv.gz): callers hand over plain CSV, gzip
+        # already inflated with a bound (core.inflate), so a zstd bomb cannot bypass that bound
+        "compression='none'",
         "strict_mode=true",
         "null_padding=false",
         "ignore_errors=false",

@@ -1,10 +1,11 @@
 """COPY … FROM STDIN and COPY … TO STDOUT, streamed, in PostgreSQL's csv and text formats.
 
-COPY FROM spools the (gunzipped) body to a file in the sandbox's spill directory — csv as
-sent, the text format converted to csv on the way (``pgtext``) — then loads it with one
-``INSERT … SELECT … FROM read_csv(…)`` in one transaction: every row or none. Geometry
-columns accept EWKT, WKT, hex (E)WKB and GeoJSON (``pg_geometry``). New rows of a CARTO
-table get their ``cartodb_id`` and ``the_geom_webmercator`` before the commit.
+COPY FROM spools the body (a gzip body inflated step by step by ``core.inflate``) to a file in
+the sandbox's spill directory — csv as sent, the text format converted to csv on the way
+(``pgtext``) — then loads it with one ``INSERT … SELECT … FROM read_csv(…)`` in one
+transaction: every row or none. Geometry columns accept EWKT, WKT, hex (E)WKB and GeoJSON
+(``pg_geometry``). New rows of a CARTO table get their ``cartodb_id`` and
+``the_geom_webmercator`` before the commit.
 
 COPY TO runs the query on the read-only sandbox and encodes row by row, so the response
 streams with bounded memory.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, suppress
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from entrepot.core import errors as E
+from entrepot.core import inflate
 from entrepot.core.auth import Principal
 from entrepot.core.engine.statements import quote_ident, quote_literal
 from entrepot.core.sql import pgtext, service
@@ -52,21 +53,12 @@ def check_copy_sql(sql: str | None) -> str:
 # -- COPY FROM ---------------------------------------------------------------------------------
 
 
-def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    for chunk in chunks:
-        out = decoder.decompress(chunk)
-        while decoder.unused_data:  # concatenated gzip members
-            rest = decoder.unused_data
-            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out += decoder.decompress(rest)
-        if out:
-            yield out
-    tail = decoder.flush()
-    if tail:
-        yield tail
-    if not decoder.eof:
-        raise E.InvalidInput("the gzip body is truncated", code="sql.copyGzip")
+def _too_large(limit: int) -> E.PayloadTooLarge:
+    return E.PayloadTooLarge(
+        f"the COPY data is larger than {limit} bytes (setting sql_max_copy_bytes); split it into "
+        "several COPY requests",
+        code="sql.copyTooLarge",
+    )
 
 
 def _capped(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
@@ -74,12 +66,22 @@ def _capped(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
     for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise E.PayloadTooLarge(
-                f"the COPY data is larger than {limit} bytes (setting sql_max_copy_bytes); split it into "
-                "several COPY requests",
-                code="sql.copyTooLarge",
-            )
+            raise _too_large(limit)
         yield chunk
+
+
+def _body(chunks: Iterable[bytes], limit: int, gzip: bool) -> Iterator[bytes]:
+    """The COPY data: the body as sent, or inflated step by step (at most 1 MiB per step)."""
+    if not gzip:
+        return _capped(chunks, limit)
+    return inflate.gunzip(
+        chunks,
+        max_bytes=limit,
+        what="the gzip COPY body",
+        fix="send the complete gzip stream, or the data without Content-Encoding: gzip",
+        code="sql.copyGzip",
+        too_large=_too_large,
+    )
 
 
 def copy_from(
@@ -102,8 +104,7 @@ def copy_from(
     assert st.target is not None and st.copy is not None
     options = st.copy
     box = services.sql.sandbox(row.name)
-    data: Iterable[bytes] = _gunzip(chunks) if gzip else chunks
-    data = _capped(data, services.settings.sql_max_copy_bytes)
+    data = _body(chunks, services.settings.sql_max_copy_bytes, gzip)
     spool = box.temp / f"copy-{uuid.uuid4().hex}.csv"
     with ExitStack() as stack:
         stack.callback(spool.unlink, missing_ok=True)

@@ -48,7 +48,11 @@ __all__ = [
     "to_text",
 ]
 
-MAX_LINE_BYTES = 256 * 1024 * 1024  # one row of COPY input; longer → InvalidInput
+# One row of COPY input; longer → InvalidInput. The CSV handed to DuckDB is read with its default
+# max_line_size (2,000,000 bytes) and a text row shrinks at most fourfold on the way (``\ddd`` is
+# one byte), so a longer row could never load: a larger bound would only let one line (a gzip
+# bomb without line breaks) hold more memory.
+MAX_LINE_BYTES = 8 * 1024 * 1024
 _FLUSH_CHARS = 1 << 16
 _CONTEXT_CHARS = 100  # PostgreSQL shows at most this much of the offending line
 

@@ -11,11 +11,8 @@ exactly as before; the catalog (columns, counts, dates) is updated after the com
 from __future__ import annotations
 
 import contextlib
-import gzip
-import shutil
 import tempfile
 import uuid
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from entrepot.core import errors as E
-from entrepot.core import failpoints
+from entrepot.core import failpoints, inflate
 from entrepot.core.catalog import Bucket, File, StoredTable
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import CsvDialect, StagedCsv, execute, quote_ident, quote_literal, stage_csv
@@ -47,7 +44,6 @@ if TYPE_CHECKING:
     from entrepot.services import Services
 
 INLINE_TAG = "table-import-inline"
-_CHUNK = 1024 * 1024
 
 
 # -- options ----------------------------------------------------------------------------------
@@ -150,7 +146,7 @@ def source_path(ctx: JobContext, params: dict[str, Any]) -> Iterator[Path]:
         work = Path(tmp)
         if params.get("dataFileId") is not None:
             with files.open_local(services, ctx.project_id, int(params["dataFileId"])) as path:
-                yield _plain(path, work)
+                yield _plain(path, work, services.settings.import_max_inflated_bytes)
         elif params.get("dataUrl"):
             from entrepot.core import urlguard
 
@@ -163,26 +159,39 @@ def source_path(ctx: JobContext, params: dict[str, Any]) -> Iterator[Path]:
                 timeout=settings.url_import_timeout,
                 cancelled=ctx.cancelled,
             )
-            yield _plain(result.path, work)  # a gzip Content-Encoding is stored undecoded: sniffed below
+            # a gzip Content-Encoding is stored undecoded: sniffed (and inflated) by _plain
+            yield _plain(result.path, work, settings.import_max_inflated_bytes)
         else:
             raise E.InvalidInput(
                 "the job names no data source (dataFileId or dataUrl)", code="storage.tables.noSource"
             )
 
 
-def _plain(path: Path, work: Path) -> Path:
-    """``path`` itself, or its gunzipped copy in ``work`` when it starts with the gzip magic bytes."""
-    with path.open("rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            return path
+def _plain(path: Path, work: Path, max_bytes: int) -> Path:
+    """``path`` itself, or its gunzipped copy in ``work`` when it starts with the gzip magic bytes.
+
+    Inflated step by step (``core.inflate``): refused once it passes ``max_bytes``.
+    """
+    if not inflate.starts_with_gzip_magic(path):
+        return path
     out = work / "input.csv"
-    try:
-        with gzip.open(path, "rb") as src, out.open("wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise E.InvalidInput(
-            f"the gzip-compressed input cannot be decompressed: {exc}", code="csv.invalidGzip"
-        ) from exc
+
+    def too_large(limit: int) -> E.PayloadTooLarge:
+        return E.PayloadTooLarge(
+            f"the gzip-compressed input inflates to more than {limit} bytes (setting "
+            "import_max_inflated_bytes); split it into several files or import it in parts",
+            code="csv.inflatedTooLarge",
+        )
+
+    inflate.gunzip_file(
+        path,
+        out,
+        max_bytes=max_bytes,
+        what="the gzip-compressed input",
+        fix="upload the complete .gz file, or the CSV uncompressed",
+        code="csv.invalidGzip",
+        too_large=too_large,
+    )
     return out
 
 
@@ -207,7 +216,12 @@ def _stage(
         names = list(table_columns) if table_columns is not None else None
     try:
         staged = stage_csv(
-            cur, path, dialect, table_name=f"stage_{ctx.job.id}_{uuid.uuid4().hex[:8]}", columns=names
+            cur,
+            path,
+            dialect,
+            table_name=f"stage_{ctx.job.id}_{uuid.uuid4().hex[:8]}",
+            columns=names,
+            max_columns=MAX_COLUMNS,
         )
     except E.EntrepotError:
         if ctx.cancelled.is_set():
