@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 import anyio
 import anyio.from_thread
@@ -78,6 +78,25 @@ def _too_large(limit: int) -> str:
         f"the request body is larger than the limit of {limit} bytes (setting max_request_body); "
         "upload large data as a file instead"
     )
+
+
+def raw_path_tail(request: Request, tail: str) -> bytes | str:
+    """The trailing path parameter ``tail`` as the client sent it: percent-decoded bytes.
+
+    Starlette decodes the path replacing invalid UTF-8 with U+FFFD, so ``a%ff`` and ``a%fe``
+    would both arrive as ``a\ufffd``. The bytes let the core decode strictly and say what is
+    wrong. Without the raw path (a rewritten scope), or when the part before ``tail`` does not
+    match it, ``tail`` itself is returned.
+    """
+    raw = request.scope.get("raw_path")
+    path = request.scope.get("path", "")
+    if not raw or not tail or not path.endswith(tail):
+        return tail
+    decoded = unquote_to_bytes(raw)
+    head = path[: len(path) - len(tail)].encode("utf-8", "surrogateescape")
+    if not decoded.startswith(head):
+        return tail
+    return decoded[len(head) :]
 
 
 def content_disposition(filename: str, kind: str = "attachment") -> str:

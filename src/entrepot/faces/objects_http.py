@@ -1,5 +1,7 @@
-"""HTTP semantics of object reads shared by the object faces (native spaces API, S3 gateway):
-byte ranges (RFC 9110 §14), conditional requests (§13) and the streamed response."""
+"""HTTP semantics of byte downloads shared by the faces (spaces objects, Export API files, Keboola
+files): byte ranges (RFC 9110 §14), conditional requests (§13), the streamed response, and the
+headers that keep stored content from running in the browser (nosniff, CSP sandbox, active
+types as attachments)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
@@ -17,7 +19,8 @@ from entrepot.core.blobs import iter_chunks
 from entrepot.core.errors import Conflict, EntrepotError
 from entrepot.core.objects.objects import ObjectInfo
 
-_RANGE_RE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
+_RANGE_RE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.IGNORECASE)
+_BIG_DIGITS = 30  # a position with more digits than this lies beyond any object (and int() stays cheap)
 
 
 class RangeNotSatisfiable(EntrepotError):
@@ -44,11 +47,19 @@ class ByteRange:
         return f"bytes {self.start}-{self.end - 1}/{size}"
 
 
-def parse_range(header: str | None, size: int) -> ByteRange | None:
-    """The single byte range a ``Range`` header asks for; None means the whole object.
+def _position(digits: str) -> int:
+    """A byte position of a ``Range`` header; absurdly long ones count as "beyond every end"."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _BIG_DIGITS else 10**_BIG_DIGITS
 
-    Several ranges, or a header that is not a byte range, are ignored (the whole object is
-    sent), as RFC 9110 allows. A range that starts beyond the end raises 416.
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single byte range a ``Range`` header asks for (RFC 9110 §14.1.2); None means the whole object.
+
+    Several ranges, or a header that is not a valid byte range (``bytes=5-2``, ``items=0-1``),
+    are ignored: the whole object is sent, as RFC 9110 allows. A last position at or beyond
+    the end is clamped to the last byte; a first position at or beyond the end, or a suffix of
+    zero bytes, cannot be satisfied (416 with ``Content-Range: bytes */<size>``).
     """
     if not header:
         return None
@@ -58,26 +69,47 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     first, last = m.group(1), m.group(2)
     if first == "" and last == "":
         return None
-    if first == "":  # suffix: the last N bytes
-        n = int(last)
+    if first == "":  # suffix: the last N bytes (the whole object when it is shorter)
+        n = _position(last)
         if n == 0 or size == 0:
-            return _unsatisfiable(header, size)
+            _unsatisfiable(
+                header, size, "asks for no bytes" if n == 0 else "asks for bytes of an empty object"
+            )
         return ByteRange(max(0, size - n), size)
-    start = int(first)
-    end = size if last == "" else min(int(last) + 1, size)
-    if last != "" and int(last) < start:
+    start = _position(first)
+    if last != "" and _position(last) < start:
         return None  # invalid range: ignore
     if start >= size:
-        _unsatisfiable(header, size)
+        _unsatisfiable(header, size, "starts beyond the end of the object")
+    end = size if last == "" else min(_position(last) + 1, size)
     return ByteRange(start, end)
 
 
-def _unsatisfiable(header: str, size: int) -> ByteRange:
-    error = RangeNotSatisfiable(
-        f"the range {header!r} starts beyond the end of the object ({size} bytes)", details={"size": size}
-    )
+def _unsatisfiable(header: str, size: int, why: str) -> NoReturn:
+    shown = header if len(header) <= 100 else header[:100] + "…"
+    error = RangeNotSatisfiable(f"the range {shown!r} {why} ({size} bytes)", details={"size": size})
     error.headers = {"Content-Range": f"bytes */{size}"}
     raise error
+
+
+# Types a browser runs (or renders as a document that can run script) when shown inline:
+# HTML, XML of any kind (XHTML, SVG, XSLT, RSS, ...), script, plug-ins, multipart streams.
+_ACTIVE_SUBTYPE_RE = re.compile(r"html|xml|xsl|script|shockwave|futuresplash")
+_MEDIA_TYPE_RE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
+
+
+def is_active_content(content_type: str | None) -> bool:
+    """Whether a browser could run content of ``content_type`` served inline (unknown types count)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not _MEDIA_TYPE_RE.match(media):
+        return True
+    kind, subtype = media.split("/", 1)
+    return kind == "multipart" or _ACTIVE_SUBTYPE_RE.search(subtype) is not None
+
+
+def disposition_kind(content_type: str | None, *, inline: bool) -> str:
+    """``inline`` only if asked for and the content is passive; active content is always an attachment."""
+    return "inline" if inline and not is_active_content(content_type) else "attachment"
 
 
 def quoted_etag(etag: str) -> str:
@@ -120,13 +152,18 @@ def not_modified(headers: Headers, info: ObjectInfo) -> bool:
     return False
 
 
+# user-chosen types are never sniffed into HTML, and a document opened from an object runs
+# in a sandbox (no script, a unique origin: it cannot act on this server with the user's session)
+DOWNLOAD_SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+
+
 def object_headers(info: ObjectInfo, meta_prefix: str) -> dict[str, str]:
     headers = {
         "ETag": quoted_etag(info.etag),
         "Last-Modified": format_datetime(info.modified_at, usegmt=True),
         "Accept-Ranges": "bytes",
         "Content-Type": info.content_type,
-        "X-Content-Type-Options": "nosniff",  # user-chosen types are never sniffed into HTML
+        **DOWNLOAD_SAFETY_HEADERS,
     }
     for name, value in info.metadata.items():
         headers[f"{meta_prefix}{name}"] = value
@@ -147,16 +184,34 @@ def object_response(
     if not_modified(request_headers, info):
         headers.pop("Content-Type", None)
         return Response(status_code=304, headers=headers)
+    return ranged_response(info.size, request_headers, opener, headers=headers, etag=info.etag, head=head)
+
+
+def ranged_response(
+    size: int,
+    request_headers: Headers,
+    opener: Callable[[int | None, int | None], BinaryIO],
+    *,
+    headers: dict[str, str],
+    etag: str | None = None,
+    head: bool = False,
+) -> Response:
+    """200 with the ``size`` bytes ``opener`` gives, or 206 with the part a ``Range`` header asks for.
+
+    ``If-Range`` must name ``etag`` exactly (a date, or any tag without ``etag``, means: send
+    everything). Every byte download (objects, exports, Keboola files) answers through here, so
+    there is one range parser.
+    """
+    headers = {**headers, "Accept-Ranges": "bytes"}
     if_range = request_headers.get("if-range")
     stale = if_range is not None and not (
-        if_range.startswith('"') and _etag_matches(if_range, info.etag, strong=True)
+        etag is not None and if_range.startswith('"') and _etag_matches(if_range, etag, strong=True)
     )
-    # a stale If-Range (or a date, which we do not compare) means: send everything
-    byte_range = None if stale else parse_range(request_headers.get("range"), info.size)
-    status, length = 200, info.size
+    byte_range = None if stale else parse_range(request_headers.get("range"), size)
+    status, length = 200, size
     if byte_range is not None:
         status, length = 206, byte_range.end - byte_range.start
-        headers["Content-Range"] = byte_range.content_range(info.size)
+        headers["Content-Range"] = byte_range.content_range(size)
     headers["Content-Length"] = str(length)
     if head:
         return Response(status_code=status, headers=headers)

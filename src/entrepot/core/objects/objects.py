@@ -75,12 +75,23 @@ class ObjectPage:
 
 
 # -- validation ---------------------------------------------------------------------------------
-def validate_object_key(key: str) -> str:
+def validate_object_key(key: str | bytes) -> str:
     """Check an object key and return it; ``InvalidInput`` says what is wrong.
 
     Keys are ``/``-separated paths: no leading ``/``, no empty, ``.`` or ``..`` segment, no
-    backslash or control character, at most 1024 bytes of UTF-8.
+    backslash or control character, at most 1024 bytes of UTF-8. A key given as bytes (as a
+    URL carried it, percent-decoded) must be valid UTF-8: replacing bad bytes with U+FFFD
+    would make different keys name the same object.
     """
+    if isinstance(key, bytes):
+        try:
+            key = key.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"the object key is not valid UTF-8 (byte 0x{key[exc.start]:02x} at byte {exc.start}); "
+                "percent-encode the UTF-8 bytes of the key",
+                code="objects.invalidKey",
+            ) from None
     if not isinstance(key, str) or key == "":
         raise InvalidInput("an object key must be a non-empty string", code="objects.invalidKey")
     try:

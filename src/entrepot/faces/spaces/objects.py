@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from entrepot.core.objects import objects as core
-from entrepot.faces.http import body_chunks, content_disposition, services_of
-from entrepot.faces.objects_http import object_response, quoted_etag
+from entrepot.faces.http import body_chunks, content_disposition, raw_path_tail, services_of
+from entrepot.faces.objects_http import disposition_kind, object_response, quoted_etag
 from entrepot.faces.spaces.deps import META_PREFIX, PREFIX, open_space, user_metadata
 
 router = APIRouter(prefix=PREFIX)
@@ -55,7 +55,7 @@ async def list_objects(
     "/{project}/{space}/objects/{key:path}", status_code=201, summary="Upload an object (streamed body)"
 )
 async def put_object(project: str, space: str, key: str, request: Request) -> Response:
-    core.validate_object_key(key)
+    key = _key(request, key)
     info, _ = await open_space(request, project, space, "write", presign_target=("PUT", key))
     services = services_of(request)
     headers = request.headers
@@ -80,6 +80,11 @@ async def put_object(project: str, space: str, key: str, request: Request) -> Re
     )
 
 
+def _key(request: Request, key: str) -> str:
+    """The object key of the URL, checked (invalid UTF-8 in it is a 400, not U+FFFD)."""
+    return core.validate_object_key(raw_path_tail(request, key))
+
+
 def _read(request: Request, info: Any, key: str, *, head: bool) -> Response:
     for _ in range(3):  # a version replaced between its headers and its bytes: read the new one
         try:
@@ -96,7 +101,8 @@ def _read_once(request: Request, info: Any, key: str, *, head: bool) -> Response
     def opener(start: int | None, end: int | None) -> Any:
         return core.open_version(services, obj, start, end)
 
-    kind = "attachment" if request.query_params.get("download", "").lower() in _TRUE else "inline"
+    wants_inline = request.query_params.get("download", "").lower() not in _TRUE
+    kind = disposition_kind(obj.content_type, inline=wants_inline)  # never HTML, SVG, ... inline
     return object_response(
         obj,
         request.headers,
@@ -112,18 +118,21 @@ def _read_once(request: Request, info: Any, key: str, *, head: bool) -> Response
 
 @router.get("/{project}/{space}/objects/{key:path}", summary="Download an object (Range, If-None-Match, ...)")
 async def get_object(project: str, space: str, key: str, request: Request) -> Response:
+    key = _key(request, key)
     info, _ = await open_space(request, project, space, "read", presign_target=("GET", key))
     return await run_in_threadpool(_read, request, info, key, head=False)
 
 
 @router.head("/{project}/{space}/objects/{key:path}", summary="An object's size, ETag, type and metadata")
 async def head_object(project: str, space: str, key: str, request: Request) -> Response:
+    key = _key(request, key)
     info, _ = await open_space(request, project, space, "read", presign_target=("HEAD", key))
     return await run_in_threadpool(_read, request, info, key, head=True)
 
 
 @router.delete("/{project}/{space}/objects/{key:path}", status_code=204, summary="Delete an object")
 async def delete_object(project: str, space: str, key: str, request: Request) -> Response:
+    key = _key(request, key)
     info, _ = await open_space(request, project, space, "write", presign_target=("DELETE", key))
     await run_in_threadpool(core.delete_object, services_of(request), info, key)
     return Response(status_code=204)

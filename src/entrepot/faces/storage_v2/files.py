@@ -9,6 +9,7 @@ come with the S3 gateway.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from email.utils import formatdate
 from typing import Any
 
 import anyio
@@ -18,15 +19,15 @@ from fastapi import APIRouter, Depends, Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from entrepot.core import files
 from entrepot.core.auth import Principal
-from entrepot.core.blobs import CHUNK_SIZE
 from entrepot.core.catalog import File, Token
 from entrepot.core.errors import InvalidInput, NotFound
 from entrepot.core.ids import parse_id
 from entrepot.faces.http import body_chunks, content_disposition, services_of
+from entrepot.faces.objects_http import DOWNLOAD_SAFETY_HEADERS, quoted_etag, ranged_response
 from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.jobs import render_job
 from entrepot.faces.storage_v2.params import Params, keboola_params
@@ -239,16 +240,26 @@ def download(file_id: str, request: Request) -> Response:
     services = services_of(request)
     query = request.query_params
     found = files.open_download(services, _file_id(file_id), query.get("expires"), query.get("signature"))
-    if found.path is not None:
-        response = FileResponse(found.path, media_type=found.media_type, filename=found.filename)
-        response.chunk_size = CHUNK_SIZE
-        return response
+    headers = {
+        "Content-Type": found.media_type,
+        "Content-Disposition": content_disposition(found.filename),
+        **DOWNLOAD_SAFETY_HEADERS,
+    }
+    if found.path is not None:  # stored bytes as they are: ranges through the shared parser
+        stat = found.path.stat()
+        headers["Last-Modified"] = formatdate(stat.st_mtime, usegmt=True)
+        etag = f"{found.file.id:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"
+        headers["ETag"] = quoted_etag(etag)
+        blob_key = found.file.blob_key
+        return ranged_response(
+            stat.st_size,
+            request.headers,
+            lambda start, end: services.blobs.open(blob_key, start, end),
+            headers=headers,
+            etag=etag,
+        )
     assert found.chunks is not None
-    return StreamingResponse(
-        found.chunks,
-        media_type=found.media_type,
-        headers={"Content-Disposition": content_disposition(found.filename)},
-    )
+    return StreamingResponse(found.chunks, headers=headers)
 
 
 # -- streaming helpers --------------------------------------------------------------------------
