@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import ssl
+import subprocess
+import sys
 import time
 
 import httpx
@@ -42,7 +45,7 @@ def test_python_dash_m_entrepot_is_the_cli(tmp_path):
         assert command in proc.stdout
 
 
-def test_first_start_creates_default_project_and_prints_its_token_once(tmp_path):
+def test_first_start_prints_the_default_projects_token_once_and_a_restart_how_to_make_one(tmp_path):
     data = tmp_path / "data"
     port = free_port()
     env = cli_env(data)
@@ -65,6 +68,20 @@ def test_first_start_creates_default_project_and_prints_its_token_once(tmp_path)
         second.wait_http(url)
         assert "shown only this once" not in second.output()
         assert _verify(url, token).status_code == 200  # the same project and token survive a restart
+        # instead, one line says how to make a token; run as printed, from elsewhere, it works
+        hints = [line for line in second.output().splitlines() if line.startswith("To create a token: ")]
+        assert len(hints) == 1, second.output()
+        command = hints[0].removeprefix("To create a token: ")
+        assert command.startswith("entrepot tokens create --project default --master")
+        words = shlex.split(command)
+        assert words[0] == "entrepot"
+        bare_env = {k: v for k, v in env.items() if k != "ENTREPOT_DATA_DIR"}
+        minted = subprocess.run(
+            [sys.executable, "-m", "entrepot", *words[1:], "--quiet"],
+            env=bare_env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert minted.returncode == 0, minted.stderr
+        assert _verify(url, minted.stdout.strip()).json()["isMasterToken"] is True
     finally:
         second.stop()
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from entrepot import __version__
 from entrepot.config import Settings
-from entrepot.faces import carto, exports, ops, spaces, storage_v2
+from entrepot.faces import apidocs, carto, exports, home, ops, spaces, storage_v2
 from entrepot.faces.errors import install_error_handlers, register_face
 from entrepot.faces.storage_v2.render import render_error as keboola_error
 from entrepot.logs import request_id_var
@@ -96,6 +96,8 @@ def create_app(
         version=__version__,
         description="Self-hosted data storage: Keboola-compatible tables, object spaces, SQL and exports.",
         lifespan=lifespan,
+        docs_url=None,  # served by faces/apidocs.py with the package's own assets
+        redoc_url=None,
         openapi_tags=[
             {
                 "name": storage_v2.TAG,
@@ -119,6 +121,8 @@ def create_app(
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
+    apidocs.install(app)
+    app.include_router(home.router)
     app.include_router(ops.router)
     app.include_router(storage_v2.router())
     app.include_router(spaces.router())

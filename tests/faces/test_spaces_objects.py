@@ -250,6 +250,49 @@ def test_content_type_is_guessed_from_the_key_and_unicode_names_download(server)
     assert g.headers["content-disposition"] == "inline; filename*=utf-8''r%C3%A9sum%C3%A9.json"
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [None, "application/x-www-form-urlencoded", "application/octet-stream", "Application/Octet-Stream; x=1"],
+)
+def test_a_generic_content_type_is_replaced_by_a_guess_from_the_key(server, sent):
+    headers = {} if sent is None else {"Content-Type": sent}  # curl --data-binary sends form-urlencoded
+    key = f"{unique('generic')}/my_file.txt"
+    r = put(server, key, b"hello\n", **headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["contentType"] == "text/plain"
+    g = httpx.get(f"{base(server)}/objects/{key}", headers=auth(server.token))
+    assert g.headers["content-type"].startswith("text/plain")
+    # no known extension: the neutral type, never the form encoding
+    r = put(server, unique("noext"), b"x", **headers)
+    assert r.json()["contentType"] == "application/octet-stream"
+
+
+def test_an_explicit_content_type_is_kept_as_given(server):
+    key = unique("kept.txt")
+    r = put(server, key, b"a,b\n", **{"Content-Type": "text/csv; charset=utf-8"})
+    assert r.status_code == 201 and r.json()["contentType"] == "text/csv; charset=utf-8"
+    g = httpx.get(f"{base(server)}/objects/{key}", headers=auth(server.token))
+    assert g.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"), [("application/octet-stream", "text/csv"), ("text/x-mine", "text/x-mine")]
+)
+def test_multipart_upload_guesses_a_generic_content_type_and_keeps_an_explicit_one(server, sent, stored):
+    h = auth(server.token)
+    key = unique("multi") + ".csv"
+    r = httpx.post(f"{base(server)}/uploads", json={"key": key, "contentType": sent}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["contentType"] == stored
+    upload = r.json()["uploadId"]
+    assert (
+        httpx.put(f"{base(server)}/uploads/{upload}/parts/1", content=b"a,b\n", headers=h).status_code == 200
+    )
+    done = httpx.post(f"{base(server)}/uploads/{upload}/complete", headers=h)
+    assert done.status_code == 201, done.text
+    assert done.json()["contentType"] == stored
+
+
 def test_ranges(server):
     data = bytes(range(256)) * 4
     key = unique("ranged.bin")

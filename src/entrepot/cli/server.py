@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 import uvicorn
 
 from entrepot.cli.options import CatalogUrl, ConfigFile, DataDir, err, out, settings_from
-from entrepot.config import mask_url_password
+from entrepot.config import Settings, mask_url_password
 from entrepot.logs import configure_logging
 from entrepot.services import Services
 
@@ -83,10 +84,32 @@ def serve(
             f"Try: curl -H 'X-StorageApi-Token: {boot.master.token}' {url}/v2/storage/tokens/verify",
             flush=True,
         )
+    else:  # a restart: the first token was shown only once; say how to make another
+        from entrepot.core.projects import list_projects
+
+        names = [p.name for p in list_projects(prepared.services.catalog)]
+        project = settings.default_project if settings.default_project in names or not names else names[0]
+        print(f"To create a token: {token_hint(settings, config, project)}", flush=True)
     try:
         uvicorn.Server(cfg).run()
     finally:
         prepared.services.close()
+
+
+def token_hint(settings: Settings, config: Path | None, project: str) -> str:
+    """The ``entrepot tokens create`` command that reaches this server's catalog from any shell.
+
+    A catalog URL's password is masked: the hint names the catalog, the operator knows the secret.
+    """
+    words = ["entrepot", "tokens", "create", "--project", project, "--master"]
+    if config is not None:
+        words += ["--config", str(config.expanduser().resolve())]
+    default_dir = Settings.model_fields["data_dir"].default.expanduser().resolve()
+    if settings.data_dir != default_dir:
+        words += ["--data-dir", str(settings.data_dir)]
+    if settings.catalog_url and config is None:  # a config file names its own catalog
+        words += ["--catalog-url", mask_url_password(settings.catalog_url)]
+    return shlex.join(words)
 
 
 def worker(

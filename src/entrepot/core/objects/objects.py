@@ -45,6 +45,9 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _META_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}\Z")
 _META_VALUE_RE = re.compile(r"^[\x20-\x7e]*\Z")
 _CONTENT_TYPE_RE = re.compile(r"^[\x20-\x7e]{1,255}\Z")
+# what clients send when they say nothing about the bytes (curl's --data-binary sends the first):
+# such a type is replaced by a guess from the key's extension
+GENERIC_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", DEFAULT_CONTENT_TYPE})
 
 
 @dataclass(frozen=True)
@@ -167,11 +170,17 @@ def validate_metadata(metadata: dict[str, str] | None, max_bytes: int) -> dict[s
 
 
 def content_type_for(key: str, given: str | None) -> str:
-    """The given content type (checked), else a guess from the key's extension."""
+    """The given content type (checked), else a guess from the key's extension.
+
+    A generic type (none, ``application/octet-stream``, ``application/x-www-form-urlencoded``) is
+    no statement about the bytes, so the key's extension decides; without a known extension the
+    object is ``application/octet-stream``.
+    """
     if given:
         if not _CONTENT_TYPE_RE.match(given):
             raise InvalidInput("Content-Type must be printable ASCII of at most 255 characters")
-        return given
+        if given.split(";", 1)[0].strip().lower() not in GENERIC_CONTENT_TYPES:
+            return given
     guessed, _ = mimetypes.guess_type(key, strict=False)
     return guessed or DEFAULT_CONTENT_TYPE
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -20,6 +21,12 @@ from entrepot.services import Services
 PROJECT_PREFIXES = ("/user/{project}", "/u/{project}", "")
 VERSIONS = ("v2", "v1")
 FILE_CHUNK = 1024 * 1024
+# the endpoints read path parameters from the request, so the OpenAPI document declares them here
+PATH_PARAMETERS = {
+    "project": "The project's name (CARTO's user name).",
+    "job_id": "The batch job's id, as returned when it was created.",
+    "table": "The table's name.",
+}
 
 
 def _project(request: Request) -> str | None:
@@ -255,6 +262,19 @@ async def privacy_get(request: Request) -> Response:
 # -- routing -------------------------------------------------------------------------------------
 
 
+def _path_parameters(names: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": n,
+            "in": "path",
+            "required": True,
+            "description": PATH_PARAMETERS[n],
+            "schema": {"type": "string"},
+        }
+        for n in names
+    ]
+
+
 def router() -> APIRouter:
     r = APIRouter()
     routes: list[tuple[str, Any, list[str], str]] = [
@@ -273,6 +293,7 @@ def router() -> APIRouter:
             for tail, endpoint, methods, summary in routes:
                 path = f"{prefix}/api/{version}{tail}"
                 documented = prefix == "/user/{project}" and version == "v2"
+                names = re.findall(r"{(\w+)}", path)
                 for variant in (path, path + "/"):
                     for method in methods:  # one route per method: unique OpenAPI operation ids
                         r.add_api_route(
@@ -285,5 +306,6 @@ def router() -> APIRouter:
                             operation_id=f"carto_{endpoint.__name__}_{method.lower()}"
                             if documented
                             else None,
+                            openapi_extra={"parameters": _path_parameters(names)} if documented else None,
                         )
     return r
