@@ -18,12 +18,20 @@
 
 Each error carries a human ``message`` that says what to fix, a dotted machine ``code``
 (``storage.tokens.notFound``) and optional ``details``. Faces map the classes to their own
-status codes and envelopes; the numbers above are the defaults.
+status codes and envelopes; the numbers above are the defaults. A user's value quoted in a
+message or in ``details`` is cut with ``clip`` (a bad 3 MB row must not make a 3 MB error).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+VALUE_MAX = 200  # characters of a user's value quoted in an error message
+
+
+def clip(text: str, limit: int = VALUE_MAX) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: a 3 MB bad value makes a short message."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class EntrepotError(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv as pycsv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,8 +165,8 @@ def stage_csv(
     try:
         cursor.execute(f"CREATE TEMP TABLE {quote_ident(table_name)} AS SELECT {select} FROM {source}")
         row = cursor.execute(f"SELECT count(*) FROM {ref}").fetchone()
-    except duckdb.InvalidInputException as exc:
-        raise _csv_error(exc) from exc
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+        raise csv_error(exc, dict(zip(internal, names, strict=True))) from exc
     except duckdb.Error as exc:
         raise translate(exc) from exc
     return StagedCsv(name=table_name, columns=names, rows=int(row[0]) if row else 0)
@@ -254,23 +254,77 @@ def _check_names(names: list[str]) -> None:
 
 
 _LINE_RE = re.compile(r"CSV Error on Line: (\d+)")
+_CONVERT_RE = re.compile(
+    r"Error when converting column \"(?P<column>[^\"]*)\"\. Could not convert string \"(?P<value>.*)\" "
+    r"to '(?P<type>[^'\n]*)'",
+    re.S,
+)
+DETAIL_MAX = 1000  # characters of DuckDB's own text kept in an error's details
 
 
-def _csv_error(exc: duckdb.Error) -> E.InvalidInput:
-    """DuckDB's CSV error as ``invalid CSV on line N: <reason>``, without its hints."""
+def row_error(
+    line: int | None,
+    reason: str | None = None,
+    *,
+    column: str | None = None,
+    expected: str | None = None,
+    value: str | None = None,
+    what: str = "CSV",
+    details: dict[str, Any] | None = None,
+) -> E.InvalidInput:
+    """The one message for a bad row of CSV-like input, used by table imports and SQL COPY.
+
+    ``invalid CSV on line 3: Expected Number of Columns: 2 Found: 3``, or for a value that does
+    not fit its column ``invalid CSV on line 2: column "id" expects INTEGER, found "x"``. Lines
+    count records as the user does, the header included; the value is clipped (``E.clip``).
+    """
+    if reason is None:
+        shown = "NULL" if value is None else f'"{E.clip(value)}"'
+        reason = f'column "{column}" expects {expected}, found {shown}'
+    where = f" on line {line}" if line is not None else ""
+    info: dict[str, Any] = dict(details or {})
+    if line is not None:
+        info["line"] = line
+    if column is not None:
+        info.update(column=column, expectedType=expected, value=None if value is None else E.clip(value))
+    return E.InvalidInput(
+        f"invalid {what}{where}: {E.clip(reason, 2 * E.VALUE_MAX)}", code="csv.invalid", details=info
+    )
+
+
+def csv_error(
+    exc: duckdb.Error, names: Mapping[str, str] | None = None, *, what: str = "CSV"
+) -> E.InvalidInput:
+    """DuckDB's CSV error as :func:`row_error`: the line, the reason, a bad value's column and type.
+
+    ``names`` maps the reader's column names (``c0``…) to the user's. DuckDB's hints are dropped,
+    the offending line and value are clipped, and ``details["detail"]`` keeps at most
+    ``DETAIL_MAX`` characters of DuckDB's text.
+    """
     text = str(exc)
     lines = [line.strip() for line in text.splitlines()]
     cut = next((i for i, line in enumerate(lines) if line.startswith("Possible")), len(lines))
-    reason = next((line for line in reversed(lines[:cut]) if line), "")
-    details = {"duckdbError": type(exc).__name__, "detail": text}
+    details = {
+        "duckdbError": type(exc).__name__,
+        "detail": E.clip("\n".join(E.clip(line) for line in lines[:cut] if line), DETAIL_MAX),
+    }
     match = _LINE_RE.search(text)
     if match is None:
         message = first_line(exc).removeprefix("Invalid Input Error: ")
-        return E.InvalidInput(f"invalid CSV: {message}", code="csv.invalid", details=details)
-    if reason.startswith(("Original Line", "Invalid Input Error: CSV Error")):
+        return E.InvalidInput(f"invalid {what}: {E.clip(message)}", code="csv.invalid", details=details)
+    line = int(match[1])
+    converted = _CONVERT_RE.search(text)
+    if converted is not None:
+        column = converted["column"]
+        return row_error(
+            line,
+            column=(names or {}).get(column, column),
+            expected=converted["type"],
+            value=converted["value"],
+            what=what,
+            details=details,
+        )
+    reason = next((line for line in reversed(lines[:cut]) if line), "")
+    if reason.startswith(("Original Line", "Invalid Input Error: CSV Error", "Conversion Error: CSV Error")):
         reason = "malformed row"
-    return E.InvalidInput(
-        f"invalid CSV on line {match[1]}: {reason}",
-        code="csv.invalid",
-        details={**details, "line": int(match[1])},
-    )
+    return row_error(line, reason, what=what, details=details)

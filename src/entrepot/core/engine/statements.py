@@ -44,8 +44,8 @@ def first_line(exc: BaseException) -> str:
 
 def translate(exc: duckdb.Error) -> E.EntrepotError:
     """The domain error for a DuckDB error (interrupts are handled by ``execute``)."""
-    details = {"duckdbError": type(exc).__name__, "detail": str(exc)}
-    message = first_line(exc)
+    details = {"duckdbError": type(exc).__name__, "detail": E.clip(str(exc), 1000)}
+    message = E.clip(first_line(exc), 1000)
     text = str(exc).lower()
     if "database is locked" in text or (isinstance(exc, duckdb.TransactionException) and "conflict" in text):
         return E.Conflict(

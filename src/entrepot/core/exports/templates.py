@@ -56,6 +56,10 @@ SYSTEM_TEMPLATES: dict[str, tuple[str, str, str, dict[str, Any], dict[str, Any]]
 def _configuration(fmt: str, filters: Any, options: Any) -> dict[str, Any]:
     """What a template stores: the filters and options as written (checked by :func:`spec.normalize`)."""
     spec.normalize(fmt, filters, options)
+    return _stored(fmt, filters, options)
+
+
+def _stored(fmt: str, filters: Any, options: Any) -> dict[str, Any]:
     return {"format": fmt, "filters": dict(filters or {}), "options": dict(options or {})}
 
 
@@ -146,12 +150,15 @@ def list_templates(
     principal.require_authenticated()
     ensure_system(services, principal.project_id or 0)
     conds = [_visible(principal)]
+    errors = spec.FieldErrors()
     if type:
         if type not in TYPES:
-            raise spec.FieldError({"type": f"must be one of: {', '.join(TYPES)}"})
+            errors.add("type", f"must be one of: {', '.join(TYPES)}")
         conds.append(ExportTemplate.template_type == type)
     if format:
-        conds.append(ExportTemplate.format == spec.check_format(format))
+        with errors.check():
+            conds.append(ExportTemplate.format == spec.check_format(format))
+    errors.raise_if_any()
     if search:
         needle = f"%{search.lower().replace('%', '').replace('_', '')}%"
         conds.append(
@@ -166,49 +173,53 @@ def list_templates(
 
 
 def _clean(body: Any, *, partial: bool) -> dict[str, Any]:
+    """The checked fields of a template body; one ``FieldError`` names every bad field."""
     if not isinstance(body, Mapping):
         raise spec.FieldError({"body": "must be a JSON object"})
-    unknown = sorted(
-        set(body)
-        - set(FIELDS)
-        - {"id", "usage_count", "has_filters", "created_at", "updated_at", "format", "owner"}
-    )
-    if unknown:
-        raise spec.FieldError({unknown[0]: f"unknown field; a template has {', '.join(FIELDS)}"})
+    errors = spec.FieldErrors()
+    ignored = {"id", "usage_count", "has_filters", "created_at", "updated_at", "format", "owner"}
+    for key in sorted(set(body) - set(FIELDS) - ignored):
+        errors.add(key, f"unknown field; a template has {', '.join(FIELDS)}")
     out: dict[str, Any] = {}
     if "name" in body or not partial:
         name = body.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise spec.FieldError({"name": "is required: 1-255 characters"})
-        out["name"] = name.strip()
+            errors.add("name", "is required: 1-255 characters")
+        else:
+            out["name"] = name.strip()
     if "description" in body:
         description = body.get("description") or ""
         if not isinstance(description, str) or len(description) > 10000:
-            raise spec.FieldError({"description": "must be a string of at most 10000 characters"})
-        out["description"] = description
+            errors.add("description", "must be a string of at most 10000 characters")
+        else:
+            out["description"] = description
     if "template_type" in body:
         kind = body.get("template_type")
         if kind not in ("user", "shared"):
-            raise spec.FieldError({"template_type": "must be user or shared (system templates are built in)"})
-        out["template_type"] = kind
+            errors.add("template_type", "must be user or shared (system templates are built in)")
+        else:
+            out["template_type"] = kind
     if "is_active" in body:
         if not isinstance(body["is_active"], bool):
-            raise spec.FieldError({"is_active": "must be true or false"})
-        out["is_active"] = body["is_active"]
+            errors.add("is_active", "must be true or false")
+        else:
+            out["is_active"] = body["is_active"]
     if "configuration" in body or not partial:
         config = body.get("configuration")
         if not isinstance(config, Mapping):
-            raise spec.FieldError(
-                {"configuration": 'is required: an object {"format": ..., "filters": ..., "options": ...}'}
+            errors.add(
+                "configuration", 'is required: an object {"format": ..., "filters": ..., "options": ...}'
             )
-        extra = sorted(set(config) - {"format", "filters", "options"})
-        if extra:
-            raise spec.FieldError(
-                {f"configuration.{extra[0]}": "unknown key; use format, filters and options"}
-            )
-        fmt = spec.check_format(config.get("format"))
-        out["configuration"] = _configuration(fmt, config.get("filters"), config.get("options"))
-        out["format"] = fmt
+        else:
+            for key in sorted(set(config) - {"format", "filters", "options"}):
+                errors.add(f"configuration.{key}", "unknown key; use format, filters and options")
+            # the fields of a configuration are named like an export's (format, filters.limit, ...)
+            filters, options = config.get("filters"), config.get("options")
+            fmt, _, _ = spec.normalize_checked(config.get("format"), filters, options, errors)
+            if not errors and fmt is not None:
+                out["configuration"] = _stored(fmt, filters, options)
+                out["format"] = fmt
+    errors.raise_if_any()
     return out
 
 

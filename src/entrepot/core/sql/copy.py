@@ -5,7 +5,8 @@ the sandbox's spill directory — csv as sent, the text format converted to csv 
 (``pgtext``) — then loads it with one ``INSERT … SELECT … FROM read_csv(…)`` in one
 transaction: every row or none. Geometry columns accept EWKT, WKT, hex (E)WKB and GeoJSON
 (``pg_geometry``). New rows of a CARTO table get their ``cartodb_id`` and
-``the_geom_webmercator`` before the commit.
+``the_geom_webmercator`` before the commit. Bad data is answered like a bad table import
+(``engine.csv.row_error``): the line, and for a value the column, its type and the value.
 
 COPY TO runs the query on the read-only sandbox and encodes row by row, so the response
 streams with bounded memory.
@@ -25,6 +26,7 @@ import duckdb
 from entrepot.core import errors as E
 from entrepot.core import inflate
 from entrepot.core.auth import Principal
+from entrepot.core.engine.csv import csv_error, row_error
 from entrepot.core.engine.statements import quote_ident, quote_literal
 from entrepot.core.sql import pgtext, service
 from entrepot.core.sql.dialect import CopyOptions, Statement
@@ -133,7 +135,8 @@ def copy_from(
         with box.cursor(write=True) as cur, service.guard(cur, services.settings.sql_batch_time_limit, None):
             cur.execute("BEGIN TRANSACTION")
             try:
-                loaded = _insert(cur, st, columns, types, spool, csv_options)
+                what = "COPY data" if options.format == "text" else "CSV"
+                loaded = _insert(cur, st, columns, types, spool, csv_options, what=what)
                 if not loaded:
                     raise E.InvalidInput("No rows copied", code="sql.noRows")
                 service.maintain(cur, st.target, definitions.get(st.target))
@@ -169,29 +172,122 @@ def _insert(
     types: dict[str, str],
     spool: Any,
     options: CopyOptions,
+    *,
+    what: str = "CSV",
 ) -> int:
     assert st.target is not None
     aliases = [f"c{i}" for i in range(len(columns))]
+    read = _read_csv(spool, aliases, options)
+    values = [_converted(alias, types[name]) for alias, name in zip(aliases, columns, strict=True)]
+    target = f"{quote_ident(st.target.schema)}.{quote_ident(st.target.name)}"
+    names = ", ".join(quote_ident(c) for c in columns)
+    try:
+        found = cur.execute(
+            f"INSERT INTO {target} ({names}) SELECT {', '.join(values)} FROM {read}"
+        ).fetchone()
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:
+        raise _data_error(
+            cur, exc, spool, dict(zip(aliases, columns, strict=True)), types, options, what
+        ) from exc
+    return int(found[0]) if found else 0
+
+
+def _read_csv(spool: Any, aliases: list[str], options: CopyOptions, *, ordered: bool = False) -> str:
+    """``read_csv`` of the spooled data, every column VARCHAR; ``ordered`` reads on one thread."""
     columns_spec = ", ".join(f"{quote_literal(a)}: 'VARCHAR'" for a in aliases)
-    read = (
+    return (
         f"read_csv({quote_literal(str(spool))}, header = {'true' if options.header else 'false'}, "
         f"delim = {quote_literal(options.delimiter or ',')}, quote = {quote_literal(options.quote or '')}, "
         f"escape = {quote_literal(options.escape if options.escape is not None else (options.quote or ''))}, "
         f"nullstr = {quote_literal(options.null if options.null is not None else '')}, "
         "allow_quoted_nulls = false, auto_detect = false, strict_mode = true, "
-        f"columns = {{{columns_spec}}})"
+        f"{'parallel = false, ' if ordered else ''}columns = {{{columns_spec}}})"
     )
-    values = []
-    for alias, name in zip(aliases, columns, strict=True):
-        kind = types[name]
-        if kind.upper().startswith("GEOMETRY"):
-            values.append(f"pg_geometry({quote_ident(alias)})")
-        else:
-            values.append(f"CAST({quote_ident(alias)} AS {kind})")
-    target = f"{quote_ident(st.target.schema)}.{quote_ident(st.target.name)}"
-    names = ", ".join(quote_ident(c) for c in columns)
-    found = cur.execute(f"INSERT INTO {target} ({names}) SELECT {', '.join(values)} FROM {read}").fetchone()
-    return int(found[0]) if found else 0
+
+
+def _converted(alias: str, kind: str) -> str:
+    """The SQL that turns the text ``alias`` into a value of the column type ``kind``."""
+    if kind.upper().startswith("GEOMETRY"):
+        return f"pg_geometry({quote_ident(alias)})"
+    return f"CAST({quote_ident(alias)} AS {kind})"
+
+
+def _data_error(
+    cur: duckdb.DuckDBPyConnection,
+    exc: duckdb.Error,
+    spool: Any,
+    names: dict[str, str],
+    types: dict[str, str],
+    options: CopyOptions,
+    what: str,
+) -> E.EntrepotError:
+    """The COPY load's failure in the words of the tables API (``csv.row_error``): line, column, value.
+
+    DuckDB's CSV reader names the line of a malformed row itself. A value that does not convert
+    is found again by reading the data in order with ``TRY()`` around the load's own conversion
+    (the same CAST or ``pg_geometry``, so the diagnosis never disagrees with the load), and the
+    message names its line, column, the column's type and the value.
+    """
+    if "CSV Error on Line" in str(exc):
+        return csv_error(exc, names, what=what)
+    if isinstance(
+        exc, duckdb.ConversionException | duckdb.InvalidInputException | duckdb.OutOfRangeException
+    ):
+        with suppress(duckdb.Error):
+            cur.execute("ROLLBACK")  # the failed transaction would refuse the next query
+        found = _first_bad_value(cur, spool, names, types, options)
+        if found is not None:
+            line, column, value = found
+            return row_error(
+                line,
+                column=column,
+                expected=types[column],
+                value=value,
+                what=what,
+                details={"duckdbError": type(exc).__name__},
+            )
+    return service.translate(exc)
+
+
+def _first_bad_value(
+    cur: duckdb.DuckDBPyConnection,
+    spool: Any,
+    names: dict[str, str],
+    types: dict[str, str],
+    options: CopyOptions,
+) -> tuple[int, str, str] | None:
+    """(line, column, clipped value) of the first value in file order that its column refuses."""
+    checks = [
+        (alias, name)
+        for alias, name in names.items()
+        if types[name].upper() not in ("VARCHAR", "TEXT", "STRING")
+    ]
+    if not checks:
+        return None
+    bad = [
+        f"({quote_ident(alias)} IS NOT NULL AND TRY({_converted(alias, types[name])}) IS NULL)"
+        for alias, name in checks
+    ]
+    flags = ", ".join(bad)
+    values = ", ".join(f"left({quote_ident(alias)}, {E.VALUE_MAX + 1})" for alias, _ in checks)
+    # one reading thread (parallel = false) feeds the streaming row_number(): rows in file order
+    sql = (
+        f"SELECT n, [{flags}], [{values}] FROM (SELECT row_number() OVER () AS n, * "
+        f"FROM {_read_csv(spool, list(names), options, ordered=True)}) WHERE {' OR '.join(bad)} LIMIT 1"
+    )
+    try:
+        row = cur.execute(sql).fetchone()
+    except duckdb.Error:  # only a better message was at stake: keep the load's own error
+        return None
+    if row is None:
+        return None
+    number, flagged, texts = row
+    for (_, name), failed, text in zip(checks, flagged, texts, strict=True):
+        if failed:
+            return int(number) + (1 if options.header else 0), name, str(text)
+    return None
 
 
 # -- COPY TO -----------------------------------------------------------------------------------
