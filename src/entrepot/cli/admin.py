@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from entrepot.cli.options import CatalogUrl, ConfigFile, DataDir, err, out, settings_from
+from entrepot.cli.options import (
+    AsJson,
+    CatalogUrl,
+    Col,
+    ConfigFile,
+    DataDir,
+    Wide,
+    err,
+    out,
+    print_json,
+    print_table,
+    settings_from,
+)
 from entrepot.core import auth
 from entrepot.core.errors import EntrepotError
 from entrepot.core.projects import create_project, get_project, list_projects
@@ -18,7 +29,7 @@ projects = typer.Typer(help="Manage projects (tenants).", no_args_is_help=True)
 tokens = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 
 
-def _open(data_dir, config, catalog_url) -> Services:  # type: ignore[no-untyped-def]
+def _open(data_dir: Path | None, config: Path | None, catalog_url: str | None) -> Services:
     return Services.open(settings_from(config, data_dir=data_dir, catalog_url=catalog_url))
 
 
@@ -32,6 +43,9 @@ def projects_create(
     name: str,
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the master token.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the project's id and name and the master token as JSON.")
+    ] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     catalog_url: CatalogUrl = None,
@@ -44,7 +58,9 @@ def projects_create(
         raise _fail(exc) from exc
     finally:
         services.close()
-    if quiet:
+    if as_json:
+        print_json({"id": created.project.id, "name": created.project.name, "token": created.master.token})
+    elif quiet:
         print(created.master.token)
     else:
         out.print(f"project {created.project.name} (id {created.project.id}); master token, shown once:")
@@ -53,7 +69,8 @@ def projects_create(
 
 @projects.command("list")
 def projects_list(
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
+    wide: Wide = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     catalog_url: CatalogUrl = None,
@@ -64,13 +81,13 @@ def projects_list(
         rows = list_projects(services.catalog)
     finally:
         services.close()
+    data = [{"id": p.id, "name": p.name, "created": p.created_at.isoformat()} for p in rows]
     if as_json:
-        print(json.dumps([{"id": p.id, "name": p.name, "created": p.created_at.isoformat()} for p in rows]))
+        print_json(data)
         return
-    table = Table("id", "name", "created")
-    for p in rows:
-        table.add_row(str(p.id), p.name, p.created_at.isoformat(timespec="seconds"))
-    out.print(table)
+    print_table(
+        data, [Col("id", "id", "number"), Col("name", "name"), Col("created", "created", "time")], wide=wide
+    )
 
 
 @tokens.command("create")
@@ -94,6 +111,9 @@ def tokens_create(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the token.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the token's id, project and secret as JSON.")
+    ] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     catalog_url: CatalogUrl = None,
@@ -119,6 +139,9 @@ def tokens_create(
         raise _fail(exc) from exc
     finally:
         services.close()
+    if as_json:
+        print_json({"id": issued.row.id, "project": proj.name, "token": issued.token})
+        return
     if not quiet:
         out.print(f"token {issued.row.id} in project {proj.name}; shown only once:")
     print(issued.token)
@@ -127,7 +150,8 @@ def tokens_create(
 @tokens.command("list")
 def tokens_list(
     project: Annotated[str, typer.Option(help="Project name or id.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
+    wide: Wide = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     catalog_url: CatalogUrl = None,
@@ -154,20 +178,17 @@ def tokens_list(
         for r in rows
     ]
     if as_json:
-        print(json.dumps(data))
+        print_json(data)
         return
-    table = Table("id", "description", "master", "buckets", "spaces", "expires", "last used")
-    for d in data:
-        table.add_row(
-            str(d["id"]),
-            d["description"],
-            "yes" if d["master"] else "",
-            json.dumps(d["bucketPermissions"]),
-            json.dumps(d["spacePermissions"]),
-            d["expires"] or "",
-            d["lastUsed"] or "",
-        )
-    out.print(table)
+    columns = [
+        Col("id", "id", "number"),
+        Col("description", "description", "long"),
+        Col("buckets", lambda d: "all (master)" if d["master"] else d["bucketPermissions"]),
+        Col("spaces", lambda d: "all (master)" if d["master"] else d["spacePermissions"]),
+        Col("expires", "expires", "time"),
+        Col("last used", "lastUsed", "time"),
+    ]
+    print_table(data, columns, wide=wide)
 
 
 @tokens.command("revoke")

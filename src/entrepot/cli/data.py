@@ -6,7 +6,6 @@ They talk to a running server: ``--url``/``ENTREPOT_URL`` and ``--token``/``ENTR
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,10 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from entrepot.cli.options import err, out
+from entrepot.cli.options import AsJson, Col, Wide, err, print_json, print_table, progress_bars
 
 buckets = typer.Typer(help="Buckets of a running server (Keboola Storage API).", no_args_is_help=True)
 tables = typer.Typer(
@@ -30,7 +27,6 @@ Url = Annotated[
 Token = Annotated[
     str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @contextmanager
@@ -51,55 +47,21 @@ def _client(url: str | None, token: str | None) -> Iterator[Any]:
         raise typer.Exit(1) from exc
 
 
-class _Bars:
-    """One bar for bytes moved and one for the job's progress, on stderr."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self._bytes: TaskID | None = None
-        self._job: TaskID | None = None
-
-    def transfer(self, label: str):  # type: ignore[no-untyped-def]
-        def update(done: int, total: int | None) -> None:
-            if self._bytes is None:
-                self._bytes = self.progress.add_task(label, total=total)
-            self.progress.update(self._bytes, completed=done, total=total)
-
-        return update
-
-    def job(self, label: str):  # type: ignore[no-untyped-def]
-        def update(job: dict[str, Any]) -> None:
-            if self._job is None:
-                self._job = self.progress.add_task(f"{label} (job {job['id']})", total=100)
-            self.progress.update(self._job, completed=job.get("progress") or 0)
-
-        return update
-
-
-@contextmanager
-def _bars() -> Iterator[_Bars]:
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        yield _Bars(progress)
-
-
-def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+def _print_rows(rows: list[dict[str, Any]], columns: list[Col], as_json: bool, wide: bool = False) -> None:
     if as_json:
-        print(json.dumps(rows, indent=2, default=str))
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    out.print(table)
+        print_json(rows)
+    else:
+        print_table(rows, columns, wide=wide)
 
 
 # -- buckets -------------------------------------------------------------------------------
 @buckets.command("list")
-def buckets_list(url: Url = None, token: Token = None, as_json: AsJson = False) -> None:
+def buckets_list(url: Url = None, token: Token = None, as_json: AsJson = False, wide: Wide = False) -> None:
     """List buckets."""
     with _client(url, token) as client:
         rows = client.buckets.list()
-    _print_rows(rows, ["id", "description", "created"], as_json)
+    columns = [Col("id", "id"), Col("description", "description"), Col("created", "created", "time")]
+    _print_rows(rows, columns, as_json, wide)
 
 
 @buckets.command("create")
@@ -109,10 +71,15 @@ def buckets_create(
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     url: Url = None,
     token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Create the bucket <stage>.c-<name> and print its id."""
+    """Create the bucket <stage>.c-<name> and print its id (with --json, the bucket)."""
     with _client(url, token) as client:
-        print(client.buckets.create(name, stage=stage, description=description)["id"])  # type: ignore[arg-type]
+        bucket = client.buckets.create(name, stage=stage, description=description)
+    if as_json:
+        print_json(bucket)
+    else:
+        print(bucket["id"])
 
 
 @buckets.command("delete")
@@ -139,11 +106,18 @@ def tables_list(
     url: Url = None,
     token: Token = None,
     as_json: AsJson = False,
+    wide: Wide = False,
 ) -> None:
     """List tables with their row counts."""
     with _client(url, token) as client:
         rows = client.tables.list(bucket)
-    _print_rows(rows, ["id", "rowsCount", "primaryKey", "lastChangeDate"], as_json)
+    columns = [
+        Col("id", "id"),
+        Col("rows", "rowsCount", "number"),
+        Col("primary key", "primaryKey"),
+        Col("last change", "lastChangeDate", "time"),
+    ]
+    _print_rows(rows, columns, as_json, wide)
 
 
 @tables.command("create")
@@ -157,14 +131,18 @@ def tables_create(
     delimiter: Annotated[str, typer.Option(help="Field delimiter.")] = ",",
     url: Url = None,
     token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Create a table from a CSV file and print its id."""
-    with _client(url, token) as client, _bars() as bars:
+    """Create a table from a CSV file and print its id (with --json, the table)."""
+    with _client(url, token) as client, progress_bars() as bars:
         table = client.tables.create(
             bucket, name, file, primary_key=_csv_list(primary_key), delimiter=delimiter,
             on_upload=bars.transfer("upload"), on_progress=bars.job("create"),
         )  # fmt: skip
-    print(table["id"])
+    if as_json:
+        print_json(table)
+    else:
+        print(table["id"])
     err.print(f"{table['rowsCount']} rows")
 
 
@@ -177,14 +155,17 @@ def tables_import(
     delimiter: Annotated[str, typer.Option(help="Field delimiter.")] = ",",
     url: Url = None,
     token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Load a CSV file into a table (replace, or upsert with --incremental)."""
+    """Load a CSV file into a table (replace, or upsert with --incremental); --json prints the results."""
     cols = _csv_list(columns)
-    with _client(url, token) as client, _bars() as bars:
+    with _client(url, token) as client, progress_bars() as bars:
         results = client.tables.load(
             table_id, file, incremental=incremental, columns=cols or None, without_headers=bool(cols),
             delimiter=delimiter, on_upload=bars.transfer("upload"), on_progress=bars.job("import"),
         )  # fmt: skip
+    if as_json:
+        print_json(results)
     err.print(f"{table_id}: {results.get('totalRowsCount')} rows")
 
 
@@ -208,7 +189,7 @@ def tables_export(
             err.print(f"[red]error:[/red] --where takes COLUMN=v1,v2, not {item!r}")
             raise typer.Exit(2)
         filters[column] = values.split(",")
-    with _client(url, token) as client, _bars() as bars:
+    with _client(url, token) as client, progress_bars() as bars:
         target: Any = sys.stdout.buffer if str(dest) == "-" else dest
         client.tables.export(
             table_id, target, columns=_csv_list(columns) or None, where=filters or None,
@@ -237,7 +218,7 @@ def tables_preview(
         writer.writeheader()
         writer.writerows(rows)
         return
-    _print_rows(rows, names, as_json)
+    _print_rows(rows, [Col(n, n) for n in names], as_json)
 
 
 @tables.command("delete")

@@ -10,25 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Column, Table
+from rich.table import Table
 
+from entrepot.cli.options import AsJson, Col, Wide, err, out, print_json, print_table, progress_bars, text_of
 from entrepot.cli.options import api_client as _client
 from entrepot.cli.options import byte_progress as _bytes_bar
-from entrepot.cli.options import err, out
 from entrepot.cli.options import fail as _fail
 
 if TYPE_CHECKING:
@@ -49,7 +41,6 @@ Url = Annotated[
 Token = Annotated[
     str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the server's JSON data.")]
 Columns = Annotated[str | None, typer.Option("--columns", help="Comma-separated columns, in output order.")]
 Where = Annotated[
     list[str] | None,
@@ -251,8 +242,7 @@ def _format(value: str | None) -> str | None:
 
 
 # -- printing -------------------------------------------------------------------------------
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+_print_json = print_json
 
 
 def _size(n: Any) -> str:
@@ -267,33 +257,32 @@ def _size(n: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    return str(value)
+    return text_of(value)
 
 
-def _id_column() -> Column:
-    return Column("id", overflow="fold", min_width=8)  # ids are folded, never cut short
+def _job_status(job: Mapping[str, Any]) -> str:
+    status = _text(job.get("status"))
+    return f"{status} {job.get('progress') or 0}%" if status == "processing" else status
 
 
-def _jobs_table(jobs: list[dict[str, Any]]) -> Table:
-    table = Table(_id_column(), "status", "format", "progress", "rows", "size", "table", "created", "owner")
-    for job in jobs:
-        ds = job.get("datasource") or {}
-        table.add_row(
-            escape(str(job.get("id"))),
-            escape(_text(job.get("status"))),
-            escape(_text(job.get("format"))),
-            f"{job.get('progress') or 0}%",
-            _text(job.get("row_count")),
-            _size(job.get("file_size")),
-            escape(_text(ds.get("table_id") or ds.get("name"))),
-            escape(_text(job.get("created_at"))),
-            escape(_text(job.get("owner"))),
-        )
-    return table
+def _job_table_name(job: Mapping[str, Any]) -> str:
+    ds = job.get("datasource") or {}
+    return _text(ds.get("table_id") or ds.get("name"))
+
+
+def _print_jobs(jobs: list[dict[str, Any]], wide: bool) -> None:
+    columns = [
+        Col("id", "id", "id"),
+        Col("status", _job_status),
+        Col("format", "format"),
+        Col("rows", "row_count", "number"),
+        Col("size", lambda job: _size(job.get("file_size")), "number"),
+        Col("table", _job_table_name),
+        Col("created", "created_at", "time"),
+    ]
+    if wide:
+        columns.append(Col("owner", "owner"))
+    print_table(jobs, columns, wide=wide)
 
 
 def _details(item: dict[str, Any]) -> Table:
@@ -304,31 +293,6 @@ def _details(item: dict[str, Any]) -> Table:
 
 
 # -- export ---------------------------------------------------------------------------------
-@contextmanager
-def _job_bar(job_id: str) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """A transient percentage bar on stderr; yields the ``on_progress(job)`` callback."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rows]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(f"export {job_id}", total=100, rows="")
-
-        def update(job: dict[str, Any]) -> None:
-            rows = job.get("row_count")
-            progress.update(
-                task,
-                completed=job.get("progress") or 0,
-                description=f"export {job_id} {job.get('status')}",
-                rows=f"{rows} rows" if rows is not None else "",
-            )
-
-        yield update
-
-
 def _download(client: Client, job_id: str, output: str | None) -> Path:
     with _bytes_bar("download") as update:
         return client.exports.download(job_id, output, on_progress=update)
@@ -338,8 +302,8 @@ def _wait(client: Client, job_id: str, timeout: float | None) -> dict[str, Any]:
     from entrepot.client import ExportFailed, JobTimeout
 
     try:
-        with _job_bar(job_id) as update:
-            return client.exports.wait(job_id, timeout=timeout, on_progress=update)
+        with progress_bars() as bars:
+            return client.exports.wait(job_id, timeout=timeout, on_progress=bars.job("export"))
     except ExportFailed as exc:
         raise _fail(f"export {job_id} {exc.job.get('status')}: {exc.message}") from exc
     except JobTimeout as exc:
@@ -387,6 +351,9 @@ def export(
         bool, typer.Option("--no-wait", help="Print the job id and exit; do not wait or download.")
     ] = False,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait at most (the job goes on).")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the finished job, with its file's 'path', as JSON.")
+    ] = False,
     url: Url = None,
     token: Token = None,
 ) -> None:
@@ -406,7 +373,10 @@ def export(
         )
         job_id = str(job["id"])
         if no_wait:
-            print(job_id)
+            if as_json:
+                print_json(job)
+            else:
+                print(job_id)
             return
         done = _wait(client, job_id, timeout)
         path = _download(client, job_id, output)
@@ -415,7 +385,10 @@ def export(
         f"of {done.get('format')} written to {escape(str(path))}",
         highlight=False,
     )
-    print(path)
+    if as_json:
+        print_json({**done, "path": str(path)})
+    else:
+        print(path)
 
 
 # -- exports --------------------------------------------------------------------------------
@@ -430,6 +403,7 @@ def exports_list(
     page: Annotated[int, typer.Option(min=1, help="Page number.")] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=100, help="Jobs per page.")] = 20,
     as_json: AsJson = False,
+    wide: Wide = False,
     url: Url = None,
     token: Token = None,
 ) -> None:
@@ -441,7 +415,7 @@ def exports_list(
     if as_json:
         _print_json(data)
         return
-    out.print(_jobs_table(data.get("export_jobs") or []))
+    _print_jobs(data.get("export_jobs") or [], wide)
     p = data.get("pagination") or {}
     err.print(
         f"page {p.get('current_page')} of {p.get('page_count')}, {p.get('total_count')} job(s)",
@@ -505,19 +479,24 @@ def exports_download(
         str | None,
         typer.Option("--output", "-o", help="File or directory (default: the server's file name here)."),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"path": ...} as JSON.')] = False,
     url: Url = None,
     token: Token = None,
 ) -> None:
     """Download the file of a completed export job; print where it went."""
     with _client(url, token) as client:
         path = _download(client, job_id, output)
-    print(path)
+    if as_json:
+        print_json({"path": str(path)})
+    else:
+        print(path)
 
 
 @exports.command("datasources")
 def exports_datasources(
     search: Annotated[str | None, typer.Option(help="Text in the name or table id.")] = None,
     as_json: AsJson = False,
+    wide: Wide = False,
     url: Url = None,
     token: Token = None,
 ) -> None:
@@ -527,35 +506,31 @@ def exports_datasources(
     if as_json:
         _print_json(rows)
         return
-    table = Table(_id_column(), "table", "name", "rows", "columns", "last change")
-    for ds in rows:
-        table.add_row(
-            escape(_text(ds.get("id"))),
-            escape(_text(ds.get("table_id"))),
-            escape(_text(ds.get("name"))),
-            _text(ds.get("row_count")),
-            escape(", ".join(str(c) for c in ds.get("columns") or [])),
-            escape(_text(ds.get("last_change_at"))),
-        )
-    out.print(table)
+    columns = [
+        Col("id", "id", "id"),
+        Col("table", "table_id"),
+        Col("name", "name"),
+        Col("rows", "row_count", "number"),
+        Col("columns", "columns", "long"),
+        Col("last change", "last_change_at", "time"),
+    ]
+    print_table(rows, columns, wide=wide)
 
 
 # -- export-templates -----------------------------------------------------------------------
-def _templates_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(_id_column(), "name", "type", "format", "active", "uses", "filters", "owner", "description")
-    for t in rows:
-        table.add_row(
-            escape(_text(t.get("id"))),
-            escape(_text(t.get("name"))),
-            escape(_text(t.get("template_type"))),
-            escape(_text(t.get("format"))),
-            "yes" if t.get("is_active") else "no",
-            _text(t.get("usage_count")),
-            "yes" if t.get("has_filters") else "",
-            escape(_text(t.get("owner"))),
-            escape(_text(t.get("description"))),
-        )
-    return table
+def _print_templates(rows: list[dict[str, Any]], wide: bool) -> None:
+    columns = [
+        Col("id", "id", "id"),
+        Col("name", "name"),
+        Col("type", "template_type"),
+        Col("format", "format"),
+        Col("active", "is_active"),
+        Col("owner", "owner"),
+        Col("description", "description", "long"),
+    ]
+    if wide:
+        columns[-2:-2] = [Col("uses", "usage_count", "number"), Col("filters", "has_filters")]
+    print_table(rows, columns, wide=wide)
 
 
 def _config_file(path: Path | None) -> dict[str, Any]:
@@ -597,6 +572,7 @@ def templates_list(
     fmt: Annotated[str | None, typer.Option("--format", help="csv, json, parquet or excel.")] = None,
     search: Annotated[str | None, typer.Option(help="Text in the name or description.")] = None,
     as_json: AsJson = False,
+    wide: Wide = False,
     url: Url = None,
     token: Token = None,
 ) -> None:
@@ -606,7 +582,7 @@ def templates_list(
     if as_json:
         _print_json(rows)
     else:
-        out.print(_templates_table(rows))
+        _print_templates(rows, wide)
 
 
 @templates.command("show")

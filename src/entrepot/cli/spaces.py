@@ -9,7 +9,6 @@ is ``--url``/``ENTREPOT_URL`` (default http://127.0.0.1:8000), the token
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -23,17 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.filesize import decimal
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
-from entrepot.cli.options import err, out
+from entrepot.cli.options import AsJson, Col, Wide, err, out, print_json, print_table, progress_columns
 
 if TYPE_CHECKING:
     from entrepot.client.data import DataClient, Storage, TransferHandler
@@ -59,7 +51,6 @@ Project = Annotated[
         show_envvar=True,
     ),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Recursive = Annotated[
     bool, typer.Option("--recursive", "-r", help="Every object under the prefix / every file.")
 ]
@@ -121,26 +112,28 @@ def _modified(value: datetime | None) -> str:
 # -- spaces ----------------------------------------------------------------------------------
 @spaces.command("list")
 def spaces_list(
-    url: Url = None, token: Token = None, project: Project = None, as_json: AsJson = False
+    url: Url = None,
+    token: Token = None,
+    project: Project = None,
+    as_json: AsJson = False,
+    wide: Wide = False,
 ) -> None:
     """List the spaces you can read, with their size."""
     with _client(url, token, project) as client:
         rows = client.spaces()
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return
-    table = Table("name", "public", "access", "objects", "size", "expires", "description")
-    for s in rows:
-        table.add_row(
-            s["name"],
-            "yes" if s.get("public") else "no",
-            str(s.get("access") or ""),
-            str(s.get("objects", "")),
-            decimal(int(s.get("bytes") or 0)),
-            str(s.get("expiresAt") or ""),
-            s.get("description") or "",
-        )
-    out.print(table)
+    columns = [
+        Col("name", "name"),
+        Col("public", lambda s: bool(s.get("public"))),
+        Col("access", "access"),
+        Col("objects", "objects", "number"),
+        Col("size", lambda s: decimal(int(s.get("bytes") or 0)), "number"),
+        Col("expires", "expiresAt", "time"),
+        Col("description", "description", "long"),
+    ]
+    print_table(rows, columns, wide=wide)
 
 
 @spaces.command("create")
@@ -154,8 +147,9 @@ def spaces_create(
     url: Url = None,
     token: Token = None,
     project: Project = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Create a space (needs a token that may manage spaces)."""
+    """Create a space (needs a token that may manage spaces) and print its name (with --json, the space)."""
     expires_at: str | None = None
     if expires:
         if _DURATION_RE.match(expires.strip().lower()):
@@ -165,7 +159,10 @@ def spaces_create(
             expires_at = expires
     with _client(url, token, project) as client:
         created = client.create_space(name, description=description, public=public, expires_at=expires_at)
-    print(created["name"])
+    if as_json:
+        print_json(created)
+    else:
+        print(created["name"])
 
 
 @spaces.command("delete")
@@ -192,10 +189,11 @@ def ls(
     token: Token = None,
     project: Project = None,
     as_json: AsJson = False,
+    wide: Wide = False,
 ) -> None:
     """List the folders and objects at one level of a space (every object below with -r)."""
     if target is None:
-        spaces_list(url=url, token=token, project=project, as_json=as_json)
+        spaces_list(url=url, token=token, project=project, as_json=as_json, wide=wide)
         return
     remote = parse_remote(target) or (parse_remote(target + ":") if ":" not in target else None)
     if remote is None:
@@ -215,7 +213,7 @@ def ls(
     if as_json:
         rows: list[dict[str, Any]] = [{"key": f, "folder": True} for f in folders]
         rows += [{**o.to_json(), "folder": False} for o in objects]
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = Table("key", "size", "last modified (UTC)", box=None, pad_edge=False)
     for f in folders:
@@ -247,7 +245,7 @@ class _Transfers:
     def run(self, job: _Job) -> None:
         while len(self.running) >= self.jobs:
             self._wait(self.running.pop(0))
-        task = self.progress.add_task(job.label, total=None)
+        task = self.progress.add_task(job.label, total=None, unit="bytes")
         removed = False
 
         def update(handler: TransferHandler) -> None:
@@ -287,19 +285,18 @@ class _Transfers:
             return
         self.done += 1
         self.bytes += handler.progress.transferred
-        err.print(job.label, soft_wrap=True, highlight=False, markup=False)
+        # the file's bar is gone (cp -r shows only running transfers): its line keeps the final size
+        err.print(
+            f"{job.label} ({decimal(handler.progress.transferred)})",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
 
 
 @contextmanager
 def _transfers(jobs: int) -> Iterator[_Transfers]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as progress:
+    with Progress(*progress_columns(), console=err, transient=True) as progress:
         runner = _Transfers(progress, jobs)
         try:
             yield runner
@@ -331,13 +328,14 @@ def _upload_jobs(storage: Storage, source: Path, dest: Remote, recursive: bool) 
         pairs = [(source, key)]
     else:
         raise _fail(f"no such file or folder: {source}")
-    return [
-        _Job(
-            f"{f} → {dest.space}:{key}",
-            lambda cb, f=f, key=key: storage.upload(f, key, callback=cb),
-        )
-        for f, key in pairs
-    ]
+
+    def start(path: Path, key: str) -> Callable[[Callable[[TransferHandler], None]], TransferHandler]:
+        def go(cb: Callable[[TransferHandler], None]) -> TransferHandler:
+            return storage.upload(path, key, callback=cb)
+
+        return go
+
+    return [_Job(f"{f} → {dest.space}:{key}", start(f, key)) for f, key in pairs]
 
 
 def _download_jobs(storage: Storage, source: Remote, dest: str, recursive: bool) -> list[_Job]:

@@ -12,16 +12,15 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from entrepot.cli.options import AsJson, err, out, print_json
 from entrepot.cli.options import api_client as _client
 from entrepot.cli.options import byte_progress as _progress
-from entrepot.cli.options import err, out
 from entrepot.cli.options import fail as _fail
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 class _QueryByDefault(TyperGroup):
     """A group whose first argument, when it is not a subcommand, is the query of ``query``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Typer's own vendored click Context
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = ["query", *args]
         return super().parse_args(ctx, args)
@@ -53,7 +52,6 @@ Url = Annotated[
 Token = Annotated[
     str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the server's JSON answer.")]
 Query = Annotated[str, typer.Argument(metavar="QUERY", help="SQL text; - reads it from stdin.")]
 
 FORMATS = ("table", "json", "csv", "geojson", "parquet", "xlsx")
@@ -103,6 +101,7 @@ def query(
     ] = None,
     skipfields: Annotated[str | None, typer.Option(help="Comma-separated columns to leave out.")] = None,
     dp: Annotated[int | None, typer.Option(help="Decimals of GeoJSON coordinates.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Short for --format json.")] = False,
     url: Url = None,
     token: Token = None,
 ) -> None:
@@ -110,6 +109,10 @@ def query(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt}", 2)
+    if as_json:
+        if fmt not in ("table", "json"):
+            raise _fail(f"--json is --format json: it cannot go with --format {fmt}", 2)
+        fmt = "json"
     if output is not None and fmt == "table":
         fmt = _SUFFIXES.get(output.suffix.lower(), "json")
     text = _query_text(q)
@@ -157,7 +160,7 @@ def copy_from(
     with _client(url, token) as client, _progress("copy-from") as update:
         result = client.sql.copy_from(q, source, compress=compress, on_progress=update)
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
     err.print(
         f"{result.get('total_rows')} row(s) copied in {float(result.get('time') or 0):.3f} s", highlight=False
     )
@@ -185,7 +188,7 @@ def copy_to(
 
 # -- batch ------------------------------------------------------------------------------------
 def _print_job(job: dict[str, Any]) -> None:
-    print(json.dumps(job, indent=2, default=str))
+    print_json(job)
 
 
 def _wait(client: Client, job_id: str, timeout: float | None) -> dict[str, Any]:
@@ -229,7 +232,12 @@ def batch_create(
 
 
 @batch.command("get")
-def batch_get(job_id: str, url: Url = None, token: Token = None) -> None:
+def batch_get(
+    job_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="The job is always printed as JSON.")] = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     """Print a job as JSON."""
     with _client(url, token) as client:
         _print_job(client.sql.batch.get(job_id))

@@ -425,7 +425,9 @@ def parse_query(q: str) -> Callable[[set[str]], bool]:
         while idx < len(tokens) and tokens[idx][0] == "OR":
             idx += 1
             parts.append(parse_and())
-        return parts[0] if len(parts) == 1 else (lambda t, ps=parts: any(p(t) for p in ps))
+        if len(parts) == 1:
+            return parts[0]
+        return lambda t: any(p(t) for p in parts)
 
     def parse_and() -> Callable[[set[str]], bool]:
         nonlocal idx
@@ -433,7 +435,9 @@ def parse_query(q: str) -> Callable[[set[str]], bool]:
         while idx < len(tokens) and tokens[idx][0] == "AND":
             idx += 1
             parts.append(parse_atom())
-        return parts[0] if len(parts) == 1 else (lambda t, ps=parts: all(p(t) for p in ps))
+        if len(parts) == 1:
+            return parts[0]
+        return lambda t: all(p(t) for p in parts)
 
     def parse_atom() -> Callable[[set[str]], bool]:
         nonlocal idx
@@ -442,7 +446,7 @@ def parse_query(q: str) -> Callable[[set[str]], bool]:
         kind, value = tokens[idx]
         idx += 1
         if kind == "TAG":
-            return lambda t, v=value: v in t
+            return lambda t: value in t
         if kind == "(":
             inner = parse_or()
             if idx >= len(tokens) or tokens[idx][0] != ")":
@@ -591,6 +595,7 @@ class Download:
     media_type: str
     path: Path | None = None
     chunks: Iterator[bytes] | None = None
+    size: int | None = None  # bytes of ``chunks`` when known in advance (the Content-Length)
 
 
 def open_download(services: Services, file_id: int, expires: str | None, signature: str | None) -> Download:
@@ -609,7 +614,13 @@ def open_download(services: Services, file_id: int, expires: str | None, signatu
     _require_bytes(file)
     if file.columns is not None:
         name = file.name[:-3] if file.name.lower().endswith(".gz") else file.name
-        return Download(file, name, "text/csv; charset=utf-8", chunks=_csv_with_header(services, file))
+        return Download(
+            file,
+            name,
+            "text/csv; charset=utf-8",
+            chunks=_csv_with_header(services, file),
+            size=_served_export_size(services, file),
+        )
     media = file.content_type or "application/octet-stream"
     local = services.blobs.path(file.blob_key)
     if local is not None and local.is_file():
@@ -620,6 +631,19 @@ def open_download(services: Services, file_id: int, expires: str | None, signatu
 def csv_header(columns: Iterable[str]) -> bytes:
     """``"c1","c2"\\n`` with embedded quotes doubled."""
     return (",".join('"' + c.replace('"', '""') + '"' for c in columns) + "\n").encode("utf-8")
+
+
+def _served_export_size(services: Services, file: File) -> int | None:
+    """Bytes ``_csv_with_header`` serves for an export stored uncompressed (header + stored CSV);
+    None for a gzipped one, inflated on the fly to a size known only at the end."""
+    info = services.blobs.head(file.blob_key)
+    if info is None:
+        return None
+    if info.size >= len(GZIP_MAGIC):
+        with contextlib.closing(services.blobs.open(file.blob_key, 0, len(GZIP_MAGIC))) as probe:
+            if probe.read(len(GZIP_MAGIC)) == GZIP_MAGIC:
+                return None
+    return len(csv_header(file.columns or [])) + info.size
 
 
 def _csv_with_header(services: Services, file: File) -> Iterator[bytes]:

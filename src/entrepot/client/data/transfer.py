@@ -263,6 +263,9 @@ class TransferHandler:
     # -- internals ---------------------------------------------------------------------------
     def _run(self, job: Callable[[TransferHandler], Any], slots: threading.Semaphore) -> None:
         acquired = False
+        result: Any = None
+        error: BaseException | None = None
+        status = TransferStatus.FINISHED
         try:
             while not (acquired := slots.acquire(timeout=0.1)):
                 self.check_abort()
@@ -274,27 +277,26 @@ class TransferHandler:
             self._fire()
             result = job(self)
         except TransferAborted as exc:
-            self._finish(TransferStatus.ABORTED, error=exc)
+            status, error = TransferStatus.ABORTED, exc
         except APIError as exc:
             if self._abort.is_set():  # failed because it was being stopped
-                self._finish(TransferStatus.ABORTED, error=self._aborted_error(exc))
+                status, error = TransferStatus.ABORTED, self._aborted_error(exc)
             else:
-                self._finish(TransferStatus.ERROR, error=exc)
+                status, error = TransferStatus.ERROR, exc
         except BaseException as exc:  # reported through join() and .error
             if self._abort.is_set():
-                self._finish(TransferStatus.ABORTED, error=self._aborted_error(exc))
+                status, error = TransferStatus.ABORTED, self._aborted_error(exc)
             else:
                 detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 error = TransferError(
                     f"the {self.kind} of {self.space}:{self.key} failed: {detail}", cause=exc
                 )
                 error.__cause__ = exc
-                self._finish(TransferStatus.ERROR, error=error)
-        else:
-            self._finish(TransferStatus.FINISHED, result=result)
+                status = TransferStatus.ERROR
         finally:
-            if acquired:
+            if acquired:  # free before the end is announced: a transfer started then may take it
                 slots.release()
+        self._finish(status, error=error, result=result)
 
     def _aborted_error(self, cause: BaseException) -> TransferAborted:
         error = TransferAborted(f"the {self.kind} of {self.space}:{self.key} was aborted", cause=cause)
@@ -304,20 +306,27 @@ class TransferHandler:
     def _finish(
         self, status: TransferStatus, *, error: BaseException | None = None, result: Any = None
     ) -> None:
+        """End the transfer, announcing it only once its effects are visible.
+
+        In order: the outcome is stored, an unwatched failure is logged, the final status is
+        published and the callbacks run; ``_done`` (``done``, ``join()``, ``close()``) is set
+        last, so whoever learns that the transfer ended also sees its log record and callbacks.
+        """
         with self._lock:
             self._ended = time.monotonic()
             self._error = error
             self._result = result
+            watched = self._watched or bool(self._callbacks)
+        if error is not None and status is TransferStatus.ERROR and not watched:
+            log.error("%s", error)
+        with self._lock:
             self._status = status
             callbacks = list(self._callbacks)
             self._final_dispatched = True
-            watched = self._watched or bool(callbacks)
         with self._dispatch:
             for callback in callbacks:
                 self._call(callback)
         self._done.set()
-        if error is not None and status is TransferStatus.ERROR and not watched:
-            log.error("%s", error)
 
     def _snapshot(self) -> TransferProgress:
         # caller holds self._lock

@@ -11,6 +11,7 @@ failed with a clear error.
 
 from __future__ import annotations
 
+import builtins
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -22,7 +23,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from entrepot.core.auth import Principal
-from entrepot.core.catalog import Catalog, Job
+from entrepot.core.catalog import Catalog, Job, affected
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, InvalidInput, NotFound
 from entrepot.core.jobs import visibility
@@ -289,28 +290,34 @@ class JobQueue:
     def update_params(self, job_id: int, project_id: int, params: dict[str, Any]) -> bool:
         """Replace the params of a job that is still queued; False if it has been claimed or has finished."""
         with self.catalog.session() as s:
-            res = s.execute(
+            changed = affected(
+                s,
                 update(Job)
                 .where(Job.id == job_id, Job.project_id == project_id, Job.status == QUEUED)
-                .values(params=params, updated_at=utcnow())
+                .values(params=params, updated_at=utcnow()),
             )
-            return res.rowcount == 1
+            return changed == 1
 
-    def succeed(self, job: Job, results: dict[str, Any] | None) -> bool:
-        return self._finish(job, status=SUCCEEDED, results=results, error=None, progress=100)
+    def succeed(
+        self, job: Job, results: dict[str, Any] | None, *, on_recorded: Callable[[], None] | None = None
+    ) -> bool:
+        """Finish as succeeded; ``on_recorded()`` runs once the outcome is ours, before it is visible."""
+        return self._finish(
+            job, status=SUCCEEDED, results=results, error=None, progress=100, on_recorded=on_recorded
+        )
 
-    def fail(self, job: Job, error: dict[str, Any]) -> bool:
+    def fail(self, job: Job, error: dict[str, Any], *, on_recorded: Callable[[], None] | None = None) -> bool:
         """Finish as failed; partial results published with ``set_results`` are kept."""
-        return self._finish(job, status=FAILED, error=error)
+        return self._finish(job, status=FAILED, error=error, on_recorded=on_recorded)
 
-    def mark_cancelled(self, job: Job) -> bool:
+    def mark_cancelled(self, job: Job, *, on_recorded: Callable[[], None] | None = None) -> bool:
         error = {"message": "the job was cancelled", "code": "job.cancelled"}
-        return self._finish(job, status=CANCELLED, error=error)
+        return self._finish(job, status=CANCELLED, error=error, on_recorded=on_recorded)
 
-    def recover_expired(self) -> list[int]:
+    def recover_expired(self) -> builtins.list[int]:
         """Requeue (or fail, after the last attempt) running jobs whose lease has expired."""
         now = utcnow()
-        recovered: list[int] = []
+        recovered: builtins.list[int] = []
         q = (
             select(Job)
             .where(Job.status == RUNNING, Job.lease_expires_at < now)
@@ -358,24 +365,34 @@ class JobQueue:
         *,
         status: str,
         error: dict[str, Any] | None,
+        on_recorded: Callable[[], None] | None = None,
         **extra: Any,
     ) -> bool:
-        """Move the job to ``status``; ``extra`` columns (results, progress) are set too."""
+        """Move the job to ``status``; ``extra`` columns (results, progress) are set too.
+
+        ``on_recorded()`` (the worker's metrics and log line) runs when the fenced update took,
+        before the commit: whoever sees the job finished (a waiter, the API) sees its effects too.
+        """
         now = utcnow()
         with self.catalog.session() as s:
-            res = s.execute(
-                self._fenced(job).values(
-                    status=status,
-                    error=error,
-                    finished_at=now,
-                    updated_at=now,
-                    lease_expires_at=None,
-                    **extra,
+            done = (
+                affected(
+                    s,
+                    self._fenced(job).values(
+                        status=status,
+                        error=error,
+                        finished_at=now,
+                        updated_at=now,
+                        lease_expires_at=None,
+                        **extra,
+                    ),
                 )
+                == 1
             )
-            done = res.rowcount == 1
             if done:
                 self._notify_others(s, "finished")
+                if on_recorded is not None:
+                    on_recorded()
         if done:
             self.finished.notify()
         return done

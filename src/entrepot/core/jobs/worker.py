@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from entrepot.core.catalog import Job
@@ -106,13 +107,26 @@ class WorkerPool:
 
     def _execute(self, job: Job, worker_id: str) -> None:
         ctx = JobContext(job, self.queue, self.services, worker_id)
-        with self._running_lock:
-            self.running[job.id] = ctx
+        # ready before the heartbeat thread can see it in ``running`` (it reads renewed_at)
         ctx.lost = False  # type: ignore[attr-defined]
         ctx.renewed_at = time.monotonic()  # type: ignore[attr-defined]
+        with self._running_lock:
+            self.running[job.id] = ctx
         handler = self.registry.get(job.kind)
         started = time.monotonic()
         status = "failed"
+
+        def recorded_as(outcome: str) -> Callable[[], None]:
+            # runs once the outcome is ours and before it is committed: whoever sees the job
+            # finished (JobQueue.wait, the API's long poll) also sees its metrics and log line
+            def account() -> None:
+                elapsed = time.monotonic() - started
+                JOB_DURATION.labels(job.kind, outcome).observe(elapsed)
+                JOBS_FINISHED.labels(job.kind, outcome).inc()
+                log.info("job %s (%s) %s in %.3fs", job.id, job.kind, outcome, elapsed)
+
+            return account
+
         with job_log_context(job.id, job.project_id):
             try:
                 if job.cancel_requested:
@@ -123,17 +137,21 @@ class WorkerPool:
                 # that came too late to stop it must not report the job as not done.
                 results = handler(ctx)
                 status = "succeeded"
-                recorded = self.queue.succeed(job, results or {})
+                recorded = self.queue.succeed(job, results or {}, on_recorded=recorded_as(status))
             except JobCancelled:
                 status = "cancelled"
-                recorded = self.queue.mark_cancelled(job)
+                recorded = self.queue.mark_cancelled(job, on_recorded=recorded_as(status))
             except EntrepotError as exc:
-                recorded = self.queue.fail(job, _error_dict(exc.message, exc.code, exc.details))
+                status = "failed"
+                error = _error_dict(exc.message, exc.code, exc.details)
+                recorded = self.queue.fail(job, error, on_recorded=recorded_as(status))
             except Exception as exc:
                 exception_id = uuid.uuid4().hex
                 log.exception("job %s (%s) crashed [exceptionId=%s]", job.id, job.kind, exception_id)
                 message = f"internal error while running the job ({type(exc).__name__}); exception id {exception_id}"
-                recorded = self.queue.fail(job, _error_dict(message, "internal", None, exception_id))
+                status = "failed"
+                error = _error_dict(message, "internal", None, exception_id)
+                recorded = self.queue.fail(job, error, on_recorded=recorded_as(status))
             finally:
                 with self._running_lock:
                     self.running.pop(job.id, None)
@@ -141,10 +159,6 @@ class WorkerPool:
                 log.warning(
                     "job %s: outcome %s discarded, the lease was lost to another worker", job.id, status
                 )
-            else:
-                JOB_DURATION.labels(job.kind, status).observe(time.monotonic() - started)
-                JOBS_FINISHED.labels(job.kind, status).inc()
-                log.info("job %s (%s) %s in %.3fs", job.id, job.kind, status, time.monotonic() - started)
 
     # -- maintenance -----------------------------------------------------------------------
     def _maintenance(self) -> None:

@@ -259,6 +259,8 @@ def download(file_id: str, request: Request) -> Response:
             etag=etag,
         )
     assert found.chunks is not None
+    if found.size is not None:  # clients show a download's progress against it
+        headers["Content-Length"] = str(found.size)
     return StreamingResponse(found.chunks, headers=headers)
 
 
