@@ -55,7 +55,7 @@ class ThreadedServer:
         self.settings = settings
         self.services = services
         self.server = uvicorn.Server(uvicorn_config(settings, services, workers=workers))
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.server.run, name="entrepot-server", daemon=True)
 
     @property

@@ -51,7 +51,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Backoff before retry number ``attempt`` (0-based): exponential, capped, half of it jittered."""
-        ceiling = min(self.backoff_max, self.backoff * (2**attempt))
+        ceiling = min(self.backoff_max, self.backoff * 2.0**attempt)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -145,9 +145,8 @@ class Transport:
             if response.status_code < 400:
                 return response
             if response.status_code in retryable_statuses and attempt < self.retry.retries:
-                wait = _retry_after(response)
-                if wait is None:
-                    wait = self.retry.delay(attempt)
+                retry_after = _retry_after(response)
+                wait = self.retry.delay(attempt) if retry_after is None else retry_after
                 if wait <= self.retry.max_retry_after:
                     log.debug(
                         "%s %s: HTTP %d; retry %d in %.2f s",

@@ -11,14 +11,14 @@ import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 from urllib.parse import quote
 
 from entrepot.client._http import Transport
 
 FileDict = dict[str, Any]
 ProgressCallback = Callable[[int, "int | None"], None]
-Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -81,7 +81,7 @@ class Files:
         if hasattr(dest, "write"):
             self._fetch(detail["url"], dest, on_progress)  # type: ignore[arg-type]
             return None
-        path = Path(dest)  # type: ignore[arg-type]
+        path = Path(dest)
         if path.is_dir():
             path = path / Path(detail["name"]).name
         part = path.with_name(path.name + ".part")
@@ -147,7 +147,7 @@ def _quote(value: str) -> str:
 
 
 @contextlib.contextmanager
-def _open_source(source: Source) -> Iterator[tuple[BinaryIO, str | None, int | None]]:
+def _open_source(source: Source) -> Iterator[tuple[IO[bytes], str | None, int | None]]:
     """(stream, default name, size or None) of an upload source."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -163,7 +163,7 @@ def _open_source(source: Source) -> Iterator[tuple[BinaryIO, str | None, int | N
     yield source, default, _remaining(source)
 
 
-def _remaining(stream: BinaryIO) -> int | None:
+def _remaining(stream: IO[bytes]) -> int | None:
     try:
         pos = stream.tell()
         end = stream.seek(0, os.SEEK_END)
@@ -173,7 +173,7 @@ def _remaining(stream: BinaryIO) -> int | None:
         return None
 
 
-def _chunks(stream: BinaryIO, total: int | None, on_progress: ProgressCallback | None) -> Iterator[bytes]:
+def _chunks(stream: IO[bytes], total: int | None, on_progress: ProgressCallback | None) -> Iterator[bytes]:
     sent = 0
     while chunk := stream.read(CHUNK_SIZE):
         yield chunk

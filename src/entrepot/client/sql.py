@@ -372,7 +372,7 @@ def _write(chunks: Iterable[bytes], dest: Dest) -> int:
     """Write chunks to a binary file object, or atomically (``.part`` then rename) to a path."""
     if hasattr(dest, "write"):
         return _write_to(chunks, dest)  # type: ignore[arg-type]
-    path = Path(dest)  # type: ignore[arg-type]
+    path = Path(dest)
     part = path.with_name(path.name + ".part")
     try:
         with open(part, "wb") as out:
@@ -411,7 +411,7 @@ def _open_copy_source(
         gzipped = isinstance(name, str) and name.endswith(".gz")
         yield _read(source, chunk_size), _remaining(source), gzipped  # type: ignore[arg-type]
         return
-    yield (bytes(chunk) for chunk in source if chunk), None, False  # type: ignore[union-attr]
+    yield (bytes(chunk) for chunk in source if chunk), None, False
 
 
 def _read(stream: BinaryIO, chunk_size: int) -> Iterator[bytes]:

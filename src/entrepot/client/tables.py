@@ -7,6 +7,7 @@ calls here wait for, reporting progress when asked.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -184,7 +185,7 @@ class Tables:
         where_operator: str = "eq",
         changed_since: str | datetime | None = None,
         changed_until: str | datetime | None = None,
-    ) -> list[dict[str, str]]:
+    ) -> builtins.list[dict[str, str]]:
         """Up to ``limit`` (≤ 1000) rows as dicts of strings."""
         params: dict[str, Any] = {"format": "json", "limit": limit}
         if columns:

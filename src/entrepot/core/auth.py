@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from entrepot.core.catalog import Catalog, Project, Token
 from entrepot.core.clock import utcnow
@@ -90,7 +91,7 @@ class Principal:
         if self.is_master or self.can_manage_buckets:
             return "write"
         level = self.bucket_permissions.get(bucket_id)
-        return level if level in ACCESS_LEVELS else None  # type: ignore[return-value]
+        return level if level in ACCESS_LEVELS else None
 
     def require_bucket(self, bucket_id: str, access: Access) -> None:
         self.require_authenticated()
@@ -100,7 +101,7 @@ class Principal:
         if self.is_master or self.can_manage_spaces:
             return "write"
         level = self.space_permissions.get(space)
-        return level if level in ACCESS_LEVELS else None  # type: ignore[return-value]
+        return level if level in ACCESS_LEVELS else None
 
     def require_manage_spaces(self) -> None:
         self.require_authenticated()
@@ -244,8 +245,8 @@ def refresh_token(catalog: Catalog, token_id: int, caller: Principal) -> IssuedT
     return IssuedToken(token=token, row=row)
 
 
-def _visible_token(s: object, token_id: int, caller: Principal) -> Token:
-    row = s.get(Token, token_id)  # type: ignore[attr-defined]
+def _visible_token(s: Session, token_id: int, caller: Principal) -> Token:
+    row = s.get(Token, token_id)
     if row is None or row.project_id != caller.project_id or row.revoked_at is not None:
         raise NotFound(f"token {token_id} not found", code="storage.tokens.notFound")
     return row

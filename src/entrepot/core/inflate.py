@@ -61,7 +61,8 @@ def gunzip(
     members = 0  # gzip members finished so far
     decoder: zlib._Decompress | None = None  # None between members
     for chunk in chunks:
-        for data in _slices(chunk):
+        for piece in _slices(chunk):
+            data: bytes | memoryview = piece
             while data:
                 if decoder is None:
                     if members:  # NUL padding after a member is allowed, as in Python's gzip module

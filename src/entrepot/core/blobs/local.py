@@ -260,7 +260,7 @@ class LocalBlobStore:
         if lo < 0 or hi < lo:
             f.close()
             raise InvalidInput(f"invalid byte range {start}-{end} for blob {key!r} of {size} bytes")
-        return io.BufferedReader(_RangeReader(f, lo, hi), buffer_size=CHUNK_SIZE)  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(f, lo, hi), buffer_size=CHUNK_SIZE)
 
     def head(self, key: str) -> BlobInfo | None:
         target = self._file(key)

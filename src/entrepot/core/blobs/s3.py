@@ -156,7 +156,7 @@ class S3BlobStore:
     # -- writes ---------------------------------------------------------------------------
     def put(self, key: str, chunks: Iterable[bytes] | BinaryIO) -> BlobInfo:
         full = self._key(key)
-        source: Iterable[bytes] = _read_chunks(chunks) if hasattr(chunks, "read") else chunks  # type: ignore[arg-type]
+        source: Iterable[bytes] = _read_chunks(chunks) if hasattr(chunks, "read") else chunks
         digests = Digests()
         buffer = bytearray()
         upload_id: str | None = None

@@ -1,6 +1,6 @@
 """The catalog: projects, tokens, jobs, files, buckets, tables, spaces, objects, exports (SQLite or PostgreSQL)."""
 
-from entrepot.core.catalog.db import Catalog
+from entrepot.core.catalog.db import Catalog, affected
 from entrepot.core.catalog.models import (
     Base,
     Bucket,
@@ -34,4 +34,5 @@ __all__ = [
     "StoredTable",
     "TableMetadata",
     "Token",
+    "affected",
 ]

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,13 @@ from entrepot.core.errors import Unavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _READONLY = "entrepot_readonly"
+
+
+def affected(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE in ``session``; the number of rows it changed."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 class Catalog:

@@ -23,7 +23,7 @@ from sqlalchemy import String, cast, func, or_, select, update
 from entrepot.core import errors as E
 from entrepot.core import failpoints, signing
 from entrepot.core.auth import Principal
-from entrepot.core.catalog import Bucket, ExportJob, ExportTemplate, Job, StoredTable
+from entrepot.core.catalog import Bucket, ExportJob, ExportTemplate, Job, StoredTable, affected
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import interrupt_on_cancel
 from entrepot.core.exports import spec, templates, writer
@@ -105,16 +105,21 @@ def list_datasources(services: Services, principal: Principal, search: str | Non
     return out
 
 
+def datasource_id(datasource: Any, *, field: str = "datasource") -> str:
+    """``datasource`` as given, when it is there at all (``FieldError`` otherwise)."""
+    if not isinstance(datasource, str) or not datasource.strip():
+        raise spec.FieldError(
+            {field: "is required: the id of a datasource (GET /data-tools/api/v1/datasources/)"}
+        )
+    return datasource
+
+
 def get_datasource(
     services: Services, principal: Principal, datasource: Any, *, field: str = "datasource"
 ) -> Datasource:
     """The table with UUID ``datasource``: 404 when unknown (or not a UUID), 403 without read access."""
     principal.require_authenticated()
-    if not isinstance(datasource, str) or not datasource.strip():
-        raise spec.FieldError(
-            {field: "is required: the id of a datasource (GET /data-tools/api/v1/datasources/)"}
-        )
-    key = parse_uuid(datasource)
+    key = parse_uuid(datasource_id(datasource, field=field))
     if key is None:
         raise E.NotFound(DATASOURCE_NOT_FOUND, code="exports.datasourceNotFound")
     with services.catalog.session(readonly=True) as s:
@@ -229,15 +234,22 @@ def list_exports(
 ) -> Page:
     """The caller's exports, newest first, filtered and paginated."""
     principal.require_authenticated()
-    number = _page_number(page, "page", 1, None)
-    size = _page_number(page_size, "page_size", 20, MAX_PAGE_SIZE)
+    errors = spec.FieldErrors()
+    number, size = 1, 20
+    with errors.check():
+        number = _page_number(page, "page", 1, None)
+    with errors.check():
+        size = _page_number(page_size, "page_size", 20, MAX_PAGE_SIZE)
     conds = [_visible(principal)]
     if status:
         if status not in STATUS_OF_WORD:
-            raise spec.FieldError({"status": f"must be one of: {', '.join(STATUS_OF_WORD)}"})
-        conds.append(Job.status == STATUS_OF_WORD[status])
+            errors.add("status", f"must be one of: {', '.join(STATUS_OF_WORD)}")
+        else:
+            conds.append(Job.status == STATUS_OF_WORD[status])
     if format:
-        conds.append(ExportJob.format == spec.check_format(format))
+        with errors.check():
+            conds.append(ExportJob.format == spec.check_format(format))
+    errors.raise_if_any()
     if datasource:
         conds.append(ExportJob.datasource_uuid == datasource.strip().lower())
     if search:
@@ -270,20 +282,20 @@ def create(services: Services, principal: Principal, body: Mapping[str, Any]) ->
     principal.require_authenticated()
     if not isinstance(body, Mapping):
         raise spec.FieldError({"body": "must be a JSON object"})
-    unknown = sorted(set(body) - {"datasource", "format", "filters", "options", "template"})
-    if unknown:
-        raise spec.FieldError(
-            {unknown[0]: "unknown field; an export has datasource, format, filters, options, template"}
-        )
+    errors = spec.FieldErrors()  # the request is checked whole: one 400 names every bad field
+    for key in sorted(set(body) - {"datasource", "format", "filters", "options", "template"}):
+        errors.add(key, "unknown field; an export has datasource, format, filters, options, template")
     template = None
     fmt_raw, filters_raw, options_raw = body.get("format"), body.get("filters"), body.get("options")
     if body.get("template") not in (None, ""):
         # the template's configuration is the default; the request's fields win key by key
-        template = templates.usable(services, principal, body["template"])
+        with errors.check():
+            template = templates.usable(services, principal, body["template"])
+    if template is not None:
         config = template.configuration or {}
         if fmt_raw in (None, ""):
             fmt_raw = config.get("format")
-        target = spec.check_format(fmt_raw)
+        target = fmt_raw.strip().lower() if isinstance(fmt_raw, str) else None
         carried = {  # options of the template's format do not carry over to another format
             k: v
             for k, v in (config.get("options") or {}).items()
@@ -293,9 +305,19 @@ def create(services: Services, principal: Principal, body: Mapping[str, Any]) ->
             filters_raw = spec.merge(config.get("filters"), filters_raw)
         if options_raw is None or isinstance(options_raw, Mapping):
             options_raw = spec.merge(carried, options_raw)
-    if fmt_raw in (None, ""):
-        raise spec.FieldError({"format": spec.FORMAT_MESSAGE})
-    fmt, filters, options = spec.normalize(fmt_raw, filters_raw, options_raw)
+    fmt, filters, options = spec.normalize_checked(fmt_raw, filters_raw, options_raw, errors)
+    with errors.check():
+        datasource_id(body.get("datasource"))
+    if errors:
+        # what the table says about the filters too, when the datasource is fine (best effort:
+        # an unknown or forbidden datasource leaves the answer at the fields already found)
+        with contextlib.suppress(E.EntrepotError):
+            ds = get_datasource(services, principal, body.get("datasource"))
+            lake = services.engine.lake(store.lake_name(services, ds.table.project_id))
+            with lake.cursor(write=False) as cur:
+                compile_query(filters, _source(cur, ds), errors)
+        errors.raise_if_any()
+    assert fmt is not None
     ds = get_datasource(services, principal, body.get("datasource"))
     lake = services.engine.lake(store.lake_name(services, ds.table.project_id))
     with lake.cursor(write=False) as cur:
@@ -551,7 +573,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     now = utcnow()
     expires = now + timedelta(days=services.settings.export_retention_days)
     with services.catalog.session() as s:
-        res = s.execute(
+        changed = affected(
+            s,
             update(ExportJob)
             .where(ExportJob.id == export_pk, ExportJob.job_id == ctx.job.id)
             .values(
@@ -563,9 +586,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 expires_at=expires,
                 file_expired_at=None,
                 updated_at=now,
-            )
+            ),
         )
-    if res.rowcount != 1:  # deleted or retried meanwhile: the file belongs to nobody
+    if changed != 1:  # deleted or retried meanwhile: the file belongs to nobody
         services.blobs.delete(blob_key)
         return {"skipped": "the export was deleted or retried while it ran"}
     ctx.progress(100)
@@ -588,7 +611,8 @@ def expire_files(services: Services) -> int:
             ).all()
         )
     for pk, blob_key in due:
-        services.blobs.delete(blob_key)
+        if blob_key is not None:  # the query asks for rows with a file; the column may be NULL
+            services.blobs.delete(blob_key)
         with services.catalog.session() as s:
             s.execute(
                 update(ExportJob)

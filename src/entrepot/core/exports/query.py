@@ -27,16 +27,20 @@ from typing import Any
 
 from entrepot.core import errors as E
 from entrepot.core.engine import quote_ident
-from entrepot.core.exports.spec import FieldError
+from entrepot.core.exports.spec import FieldError, FieldErrors
 from entrepot.core.tables.filters import parse_time
 from entrepot.core.tables.store import TIMESTAMP_COLUMN
 
-INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
-INTEGER_TYPES += ("UINTEGER", "UBIGINT", "UHUGEINT")
+INTEGER_TYPES = (
+    *("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"),
+    *("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"),
+)
 FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 STRING_TYPES = ("VARCHAR", "TEXT", "STRING")
-TIME_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_S", "TIMESTAMP_MS")
-TIME_TYPES += ("TIMESTAMP_NS",)
+TIME_TYPES = (
+    *("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"),
+    *("TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"),
+)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COUNT_COLUMN = "count"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
@@ -243,7 +247,9 @@ def _order(text: str, allowed: Sequence[str]) -> list[str]:
 
 def _split_terms(text: str) -> list[str]:
     """Split on commas outside double quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -265,54 +271,57 @@ def escape_formula(ref: str) -> str:
     )
 
 
-def compile_query(filters: Mapping[str, Any], source: Source) -> Query:
-    """The ``SELECT`` of an export over ``source`` (columns, conditions, range, grouping, order, limit)."""
+def compile_query(filters: Mapping[str, Any], source: Source, errors: FieldErrors | None = None) -> Query:
+    """The ``SELECT`` of an export over ``source`` (columns, conditions, range, grouping, order, limit).
+
+    Every filter is checked against the table and one ``FieldError`` names every problem; with
+    ``errors`` given, the problems are recorded there instead (a request checked whole).
+    """
+    own = errors is None
+    errors = FieldErrors() if errors is None else errors
     wanted = filters.get("columns")
     group = filters.get("group_by")
     where: list[str] = []
     params: list[Any] = []
     for i, cond in enumerate(filters.get("where_conditions") or ()):
-        sql, args = _condition(cond, i, source)
-        where.append(sql)
-        params += args
+        if cond is None:  # already refused by spec (a request checked whole)
+            continue
+        with errors.check():
+            sql, args = _condition(cond, i, source)
+            where.append(sql)
+            params += args
     if "date_range" in filters:
-        terms, args = _date_range(filters["date_range"], source)
-        where += terms
-        params += args
+        with errors.check():
+            terms, args = _date_range(filters["date_range"], source)
+            where += terms
+            params += args
+    out_columns: list[str] = list(source.columns)
+    # what ORDER BY may name: the output of a grouping (unknown while the grouping is wrong)
+    order_allowed: Sequence[str] | None = None if group else source.columns
+    with errors.check():
+        if group:
+            out_columns = [*_group_columns(group, wanted, source), COUNT_COLUMN]
+            order_allowed = out_columns
+        elif wanted:
+            out_columns = [_resolve(n, source.columns, "filters.columns") for n in wanted]
+    order: list[str] = []
+    if filters.get("order_by") and order_allowed is not None:
+        with errors.check():
+            order = _order(filters["order_by"], order_allowed)
+    if own:
+        errors.raise_if_any()
     if group:
-        group_cols = [_resolve(n, source.columns, "filters.group_by") for n in group]
-        if len(set(group_cols)) != len(group_cols):
-            raise FieldError({"filters.group_by": "names a column twice"})
-        if COUNT_COLUMN in group_cols:
-            raise FieldError({"filters.group_by": f"cannot group by a column named {COUNT_COLUMN!r}"})
-        if wanted:
-            chosen = [_resolve(n, source.columns, "filters.columns") for n in wanted]
-            if set(chosen) != set(group_cols):
-                raise FieldError(
-                    {
-                        "filters.columns": "with group_by, the columns are the group_by columns (leave columns out)"
-                    }
-                )
-            group_cols = chosen
-        out_columns = [*group_cols, COUNT_COLUMN]
-        types = {c: source.types[c] for c in group_cols} | {COUNT_COLUMN: "BIGINT"}
-        select = ", ".join(quote_ident(c) for c in group_cols) + f", count(*) AS {quote_ident(COUNT_COLUMN)}"
-        order_allowed: Sequence[str] = out_columns
+        keys = out_columns[:-1]
+        types = {c: source.types[c] for c in keys} | {COUNT_COLUMN: "BIGINT"}
+        select = ", ".join(quote_ident(c) for c in keys) + f", count(*) AS {quote_ident(COUNT_COLUMN)}"
     else:
-        out_columns = (
-            [_resolve(n, source.columns, "filters.columns") for n in wanted]
-            if wanted
-            else list(source.columns)
-        )
         types = {c: source.types[c] for c in out_columns}
         select = ", ".join(quote_ident(c) for c in out_columns)
-        order_allowed = source.columns
     sql = f"SELECT {select} FROM {source.ref}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     if group:
         sql += " GROUP BY " + ", ".join(quote_ident(c) for c in out_columns[:-1])
-    order = _order(filters["order_by"], order_allowed) if filters.get("order_by") else []
     limit = filters.get("limit")
     if order:
         sql += " ORDER BY " + ", ".join(order)
@@ -323,6 +332,23 @@ def compile_query(filters: Mapping[str, Any], source: Source) -> Query:
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return Query(sql=sql, params=params, columns=out_columns, types=types)
+
+
+def _group_columns(group: Sequence[str], wanted: Sequence[str] | None, source: Source) -> list[str]:
+    """The group_by columns in output order (``columns``, when given, must name the same ones)."""
+    group_cols = [_resolve(n, source.columns, "filters.group_by") for n in group]
+    if len(set(group_cols)) != len(group_cols):
+        raise FieldError({"filters.group_by": "names a column twice"})
+    if COUNT_COLUMN in group_cols:
+        raise FieldError({"filters.group_by": f"cannot group by a column named {COUNT_COLUMN!r}"})
+    if wanted:
+        chosen = [_resolve(n, source.columns, "filters.columns") for n in wanted]
+        if set(chosen) != set(group_cols):
+            raise FieldError(
+                {"filters.columns": "with group_by, the columns are the group_by columns (leave columns out)"}
+            )
+        group_cols = chosen
+    return group_cols
 
 
 def output_select(query: Query, fmt: str, options: Mapping[str, Any]) -> str:

@@ -17,12 +17,12 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from entrepot.core.catalog import MultipartPart, MultipartUpload
+from entrepot.core.catalog import MultipartPart, MultipartUpload, affected
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, InvalidInput, NotFound
 from entrepot.core.objects.objects import (
@@ -106,7 +106,7 @@ def create_upload(
         return _upload_info(space, row)
 
 
-def _get_upload(s: Any, space: SpaceInfo, upload_id: str, *, lock: bool = False) -> MultipartUpload:
+def _get_upload(s: Session, space: SpaceInfo, upload_id: str, *, lock: bool = False) -> MultipartUpload:
     q = select(MultipartUpload).where(MultipartUpload.id == upload_id, MultipartUpload.space_id == space.id)
     row = s.scalar(q.with_for_update() if lock else q)
     if row is None:
@@ -250,7 +250,7 @@ def complete_upload(
             p.part_number: p.blob_key
             for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
         }
-        if s.execute(delete(MultipartUpload).where(MultipartUpload.id == upload_id)).rowcount != 1:
+        if affected(s, delete(MultipartUpload).where(MultipartUpload.id == upload_id)) != 1:
             raise NotFound(
                 f"multipart upload {upload_id!r} was completed or aborted meanwhile", code="uploads.notFound"
             )
@@ -305,7 +305,7 @@ def abort_stale_uploads(services: Services, max_age: timedelta) -> int:
                 p.blob_key
                 for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
             ]
-            removed = s.execute(delete(MultipartUpload).where(MultipartUpload.id == upload_id)).rowcount
+            removed = affected(s, delete(MultipartUpload).where(MultipartUpload.id == upload_id))
         if removed:
             _drop_part_blobs(services, space_id, upload_id, blobs)
             count += 1

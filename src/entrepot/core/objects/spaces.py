@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -241,7 +242,7 @@ def update_space(
     *,
     description: str | None = None,
     public: bool | None = None,
-    expires_at: datetime | type[...] | None = ...,
+    expires_at: datetime | EllipsisType | None = ...,
 ) -> SpaceInfo:
     """Change a space's description, public flag or expiry (``None`` removes the expiry)."""
     project = resolve_project(catalog, project_ref)
@@ -267,7 +268,7 @@ def update_space(
                     raise InvalidInput("expiresAt must carry a time zone (e.g. 2027-01-31T00:00:00Z)")
                 if expires_at <= utcnow():  # past expiry + grace would let the sweep delete it at once
                     raise InvalidInput("expiresAt must be in the future")
-            space.expires_at = expires_at  # type: ignore[assignment]
+            space.expires_at = expires_at
         return _info(space, project.name)
 
 

@@ -18,6 +18,7 @@ status maps onto them. Only master keys may use batch jobs.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from entrepot.core import errors as E
@@ -288,7 +289,7 @@ def view(job: Job, project: str) -> dict[str, Any]:
     return body
 
 
-def _iso(moment: Any) -> str | None:
+def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -50,8 +50,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
+from sqlglot.expressions.datatypes import DType
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 from entrepot import __version__ as _ENTREPOT_VERSION
 from entrepot.core import errors as E
@@ -295,7 +296,7 @@ GEOMETRY_MACRO = "pg_geometry"
 # column types: PostgreSQL -> DuckDB
 _GEOMETRY_TYPES = (exp.DataType.Type.GEOMETRY, exp.DataType.Type.GEOGRAPHY)
 _SERIAL_TYPES = (exp.DataType.Type.SERIAL, exp.DataType.Type.BIGSERIAL, exp.DataType.Type.SMALLSERIAL)
-TYPE_RENAMES: Mapping[exp.DataType.Type, str] = {
+TYPE_RENAMES: Mapping[DType, str] = {
     exp.DataType.Type.GEOMETRY: "GEOMETRY",
     exp.DataType.Type.GEOGRAPHY: "GEOMETRY",
     exp.DataType.Type.SERIAL: "INTEGER",
@@ -1331,7 +1332,7 @@ def _geometry_call(value: exp.Expr, dtype: exp.DataType) -> exp.Expr:
 
 
 def _translate_type(node: exp.DataType) -> None:
-    replacement = TYPE_RENAMES.get(node.this)  # type: ignore[arg-type]
+    replacement = TYPE_RENAMES.get(node.this)
     if replacement is not None and node.parent is not None:
         node.replace(exp.DataType.build(replacement))
 

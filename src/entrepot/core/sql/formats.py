@@ -127,7 +127,7 @@ def _json_value(value: Any) -> Any:
 
 def _converters(columns: Sequence[Column]) -> list[Any]:
     """Per column: a function turning a DuckDB value into its rendered form (geometries → hex EWKB)."""
-    out = []
+    out: list[Any] = []
     for col in columns:
         if is_geometry(col):
             srid = srid_for(col.name, col.type)

@@ -250,7 +250,7 @@ class _Reader:
     def count(self, fmt: str) -> int:
         raw = self.take(4)
         self.out += raw
-        return struct.unpack(fmt, raw)[0]
+        return int(struct.unpack(fmt, raw)[0])
 
     def points(self, fmt: str, dims: int) -> None:
         self.out += self.take(8 * dims * self.count(fmt))

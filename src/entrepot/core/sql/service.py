@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from entrepot.core import errors as E
 from entrepot.core.auth import Principal
@@ -214,7 +215,7 @@ def _information_schema(
     return view
 
 
-def stored_table(s: Any, project: Project, ref: TableRef) -> StoredTable | None:
+def stored_table(s: Session, project: Project, ref: TableRef) -> StoredTable | None:
     """The catalog row of the lake table ``ref`` (names compare like DuckDB's: case-insensitively)."""
     return s.scalar(
         select(StoredTable)
@@ -272,8 +273,8 @@ def authorize(
 
 
 def translate(exc: duckdb.Error) -> E.EntrepotError:
-    """A DuckDB error in PostgreSQL's words where clients depend on them; first line only."""
-    message = first_line(exc)
+    """A DuckDB error in PostgreSQL's words where clients depend on them; first line only (clipped)."""
+    message = E.clip(first_line(exc), 1000)
     for prefix in (
         "Catalog Error: ",
         "Binder Error: ",

@@ -8,6 +8,7 @@ keys (``whereFilters[0][column]=x``) become lists of objects.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from typing import Any
@@ -50,7 +51,7 @@ class Params:
             raise InvalidInput(f"parameter {name} must be a string")
         return _no_nul(name, str(value))
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: bool = False) -> bool:
         value = self.values.get(name)
         if isinstance(value, list):
             value = value[-1] if value else None
@@ -65,7 +66,9 @@ class Params:
             return False
         raise InvalidInput(f"parameter {name} must be a boolean (1/0 or true/false), not {value!r}")
 
-    def int(self, name: str, default: int | None = None, *, minimum: int | None = None) -> int | None:
+    def int(
+        self, name: builtins.str, default: int | None = None, *, minimum: int | None = None
+    ) -> int | None:
         value = self.str(name)
         if value is None:
             return default
@@ -79,7 +82,7 @@ class Params:
             raise InvalidInput(f"parameter {name} is too large: at most {_INT_MAX}")
         return number
 
-    def list(self, name: str) -> list[str]:
+    def list(self, name: builtins.str) -> list[builtins.str]:
         """An array parameter; a single string is split on commas."""
         value = self.values.get(name)
         if value is None or value == "":
@@ -94,7 +97,7 @@ class Params:
             return [_no_nul(name, str(v).strip()) for v in value if str(v).strip() != ""]
         return [_no_nul(name, part.strip()) for part in str(value).split(",") if part.strip()]
 
-    def map(self, name: str) -> dict[str, Any]:
+    def map(self, name: builtins.str) -> dict[builtins.str, Any]:
         """An object parameter (``name[key]=value`` or a JSON object)."""
         value = self.values.get(name)
         if value is None or value == "" or value == []:

@@ -59,7 +59,7 @@ def _json_rows(columns: Sequence[str], rows: Sequence[Sequence[str | None]]) -> 
             cells.append(
                 {
                     "columnName": name,
-                    "value": value[:TRUNCATE_AT] if truncated else value,
+                    "value": value[:TRUNCATE_AT] if value is not None and truncated else value,
                     "isTruncated": truncated,
                 }
             )
