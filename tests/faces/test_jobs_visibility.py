@@ -7,7 +7,6 @@ so no download URL or SQL text leaks.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import requests
 
 from support.exports_api import create_bucket, create_export, datasource_id, make_table, make_token
 from support.exports_api import wait_job as wait_export
+from support.jobs import wait_kbc_job
 from support.server import RunningServer
 
 SECRET_SQL = "select 'batch-secret-7f3a' as marker"
@@ -40,13 +40,7 @@ def _finished_export(server: RunningServer, table_id: str, token: str | None = N
     r = requests.post(
         f"{server.url}/v2/storage/tables/{table_id}/export-async", headers=server.headers(token), data={}
     )
-    assert r.status_code == 202, r.text
-    job = r.json()
-    deadline = time.monotonic() + 60
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = _job(server, token or server.token, job["id"]).json()
+    job = wait_kbc_job(server, r, token=token)
     assert job["status"] == "success", job
     assert job["results"]["file"]["url"]
     return job

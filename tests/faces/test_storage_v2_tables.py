@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import requests
 
 from entrepot.core import files as core_files
+from support.jobs import wait_kbc_job
 
 _names = itertools.count(1)
 
@@ -21,14 +21,7 @@ def _api(server) -> str:  # type: ignore[no-untyped-def]
 
 
 def _wait(server, response: requests.Response) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    assert response.status_code == 202, response.text
-    job = response.json()
-    deadline = time.monotonic() + 30
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-        job = requests.get(f"{_api(server)}/jobs/{job['id']}", headers=server.headers()).json()
-    return job
+    return wait_kbc_job(server, response)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from support.jobs import wait_kbc_job
 from support.server import RunningServer
 
 API = "/data-tools/api/v1"
@@ -34,13 +35,7 @@ def call(
 
 def kbc_wait(server: RunningServer, r: requests.Response) -> dict[str, Any]:
     """Wait for the Keboola async job that ``r`` (a 202) started; it must succeed."""
-    assert r.status_code == 202, r.text
-    job = r.json()
-    deadline = time.monotonic() + 30
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = requests.get(f"{server.url}/v2/storage/jobs/{job['id']}", headers=server.headers()).json()
+    job = wait_kbc_job(server, r)
     assert job["status"] == "success", job
     return job
 
