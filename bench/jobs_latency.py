@@ -28,7 +28,7 @@ from sqlalchemy import text
 from entrepot.config import Settings
 from entrepot.core.jobs import SUCCEEDED, TERMINAL
 from entrepot.core.projects import create_project
-from entrepot.services import Services
+from entrepot.core.services import Services
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from entrepot.config import Settings
-from entrepot.services import Services
+from entrepot.core.services import Services
 from support.server import Process, cli_env, free_port, run_cli
 
 TOKEN = re.compile(r"\d+-\d+-[0-9a-f]{64}")  # <project id>-<token id>-<secret>, like Keboola's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from entrepot._version import __version__
 
 # the SDK's names, importable from ``entrepot`` (``DataClient`` and its companions mirror
 # Duckietown's ``dt_data_api``)

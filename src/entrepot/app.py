@@ -12,14 +12,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from entrepot import __version__
+from entrepot._version import __version__
 from entrepot.config import Settings
+from entrepot.core.services import Services
 from entrepot.faces import apidocs, carto, exports, home, ops, spaces, storage_v2
 from entrepot.faces.errors import install_error_handlers, register_face
 from entrepot.faces.storage_v2.render import render_error as keboola_error
 from entrepot.logs import request_id_var
 from entrepot.metrics import REQUEST_LATENCY
-from entrepot.services import Services
 
 log = logging.getLogger("entrepot.http")
 _BRANCH_RE = re.compile(r"^/v2/storage/branch/(?:default|\d+)/(?!metadata(?:/|$))(.+)$")

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from entrepot.syntax import parse_failpoints, parse_s3_url
+
 _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "entrepot_config_file", default=None
 )
@@ -279,9 +281,7 @@ class Settings(BaseSettings):
     @field_validator("failpoints")
     @classmethod
     def _check_failpoints(cls, value: str) -> str:
-        from entrepot.core.failpoints import parse
-
-        parse(value)
+        parse_failpoints(value)
         return value
 
     @field_validator("blob_url")
@@ -290,13 +290,7 @@ class Settings(BaseSettings):
         if v is None:
             return v
         if v.startswith("s3://"):
-            from entrepot.core.blobs import parse_s3_url
-            from entrepot.core.errors import InvalidInput
-
-            try:
-                parse_s3_url(v)
-            except InvalidInput as exc:
-                raise ValueError(exc.message) from exc
+            parse_s3_url(v)
         elif not v.startswith("file://"):
             raise ValueError("a blob store URL is file:///path or s3://bucket/prefix")
         return v

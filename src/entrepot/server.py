@@ -11,7 +11,7 @@ import uvicorn
 from entrepot.app import create_app
 from entrepot.config import Settings
 from entrepot.core.projects import NewProject, ensure_default_project
-from entrepot.services import Services
+from entrepot.core.services import Services
 from entrepot.tls import ensure_self_signed
 
 

@@ -13,7 +13,7 @@ from entrepot.core.catalog import Token
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from entrepot.core.projects import create_project
-from entrepot.services import Services
+from entrepot.core.services import Services
 
 
 @pytest.fixture

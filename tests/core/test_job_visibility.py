@@ -15,7 +15,7 @@ from entrepot.core.catalog import ExportJob, File, Project, Space, Token
 from entrepot.core.errors import NotFound
 from entrepot.core.jobs.visibility import can_see
 from entrepot.core.projects import create_project
-from entrepot.services import Services
+from entrepot.core.services import Services
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, EntrepotError, InvalidInput, NotFound
 from entrepot.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobContext
 from entrepot.core.projects import create_project
-from entrepot.services import Services
+from entrepot.core.services import Services
 
 
 @pytest.fixture

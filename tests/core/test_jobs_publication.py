@@ -15,8 +15,8 @@ from entrepot.config import Settings
 from entrepot.core.errors import InvalidInput
 from entrepot.core.jobs import FAILED, SUCCEEDED, JobContext
 from entrepot.core.projects import create_project
+from entrepot.core.services import Services
 from entrepot.metrics import REGISTRY
-from entrepot.services import Services
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from entrepot.core.errors import PermissionDenied
 from entrepot.core.objects import objects, presign
 from entrepot.core.objects.spaces import authorize, get_space, resolve_project
 from entrepot.core.projects import create_project
-from entrepot.services import Services
+from entrepot.core.services import Services
 
 
 @pytest.fixture

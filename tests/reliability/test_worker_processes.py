@@ -18,7 +18,7 @@ from entrepot.config import Settings
 from entrepot.core.auth import TokenSpec, create_token
 from entrepot.core.jobs import RUNNING, SUCCEEDED
 from entrepot.core.projects import create_project
-from entrepot.services import Services
+from entrepot.core.services import Services
 from support.server import Process, cli_env, free_port
 
 pytestmark = pytest.mark.timeout(180)

@@ -16,8 +16,8 @@ import httpx
 
 from entrepot.config import Settings
 from entrepot.core import auth
+from entrepot.core.services import Services
 from entrepot.server import ThreadedServer, prepare
-from entrepot.services import Services
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from entrepot.cli.options import (
 from entrepot.core import auth
 from entrepot.core.errors import EntrepotError
 from entrepot.core.projects import create_project, get_project, list_projects
-from entrepot.services import Services
+from entrepot.core.services import Services
 
 projects = typer.Typer(help="Manage projects (tenants).", no_args_is_help=True)
 tokens = typer.Typer(help="Manage API tokens.", no_args_is_help=True)

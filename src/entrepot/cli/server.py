@@ -14,8 +14,8 @@ import uvicorn
 
 from entrepot.cli.options import CatalogUrl, ConfigFile, DataDir, err, out, settings_from
 from entrepot.config import Settings, mask_url_password
+from entrepot.core.services import Services
 from entrepot.logs import configure_logging
-from entrepot.services import Services
 
 
 def serve(

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from entrepot import __version__
+from entrepot._version import __version__
 from entrepot.client.errors import APIError, ConnectionFailed, error_from_response
 
 log = logging.getLogger("entrepot.client")

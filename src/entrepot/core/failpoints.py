@@ -14,27 +14,15 @@ ends the pause).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 
 from entrepot.config import Settings
+from entrepot.syntax import parse_failpoints as parse
+
+__all__ = ["parse", "reach"]
 
 log = logging.getLogger("entrepot.failpoints")
-
-_ACTION = re.compile(r"pause\((\d+(?:\.\d+)?)\)")
-
-
-def parse(spec: str) -> dict[str, float]:
-    """``"a=pause(1),b=pause(2.5)"`` → ``{"a": 1.0, "b": 2.5}``; ValueError on anything else."""
-    points: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        name, sep, action = item.partition("=")
-        match = _ACTION.fullmatch(action.strip())
-        if not sep or not name.strip() or match is None:
-            raise ValueError(f"failpoint {item!r}: expected name=pause(seconds)")
-        points[name.strip()] = float(match.group(1))
-    return points
 
 
 def reach(settings: Settings, name: str, *, cancel: threading.Event | None = None) -> None:

@@ -38,7 +38,7 @@ from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
     from entrepot.core.catalog import Job
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 DOWNLOAD = "files.download"
 UPLOAD = "files.upload"
@@ -529,7 +529,7 @@ def _delete_now(services: Services, project_id: int, file_id: int) -> dict[str, 
     return {"id": file_id, "deleted": True}
 
 
-def _delete_job(ctx: JobContext) -> dict[str, Any]:
+def _delete_job(ctx: JobContext[Services]) -> dict[str, Any]:
     try:
         file_id = int(ctx.params["fileId"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -537,7 +537,7 @@ def _delete_job(ctx: JobContext) -> dict[str, Any]:
     return _delete_now(ctx.services, ctx.project_id, file_id)
 
 
-def register_jobs(registry: JobRegistry) -> None:
+def register_jobs(registry: JobRegistry[Services]) -> None:
     registry.register(DELETE_JOB, _delete_job)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from entrepot import __version__
+from entrepot._version import __version__
 from entrepot.faces import apidocs, carto, exports, ops, spaces, storage_v2
 from entrepot.faces.http import services_of
 

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from entrepot.core.auth import Principal, authenticate
 from entrepot.core.blobs import CHUNK_SIZE
 from entrepot.core.errors import PayloadTooLarge, Unauthenticated
+from entrepot.core.services import Services
 from entrepot.logs import project_var, token_var
-from entrepot.services import Services
 
 
 def services_of(request: Request) -> Services:

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from entrepot import __version__
+from entrepot._version import __version__
 from entrepot.core.errors import EntrepotError
 from entrepot.faces.http import services_of
 from entrepot.metrics import QUEUE_DEPTH, REGISTRY

@@ -34,7 +34,8 @@ import httpx
 
 from entrepot.client._http import URL_ENV, USER_AGENT, RetryPolicy
 from entrepot.client.data._transport import SpacesTransport
-from entrepot.client.data.storage import FolderListing, ObjectItem, Storage
+from entrepot.client.data.items import FolderListing, ObjectItem
+from entrepot.client.data.storage import Storage
 from entrepot.client.data.transfer import (
     Callback,
     TransferAborted,

@@ -25,14 +25,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
-from entrepot.client.data._transport import RETRYABLE
+from entrepot.client.data._transport import RETRYABLE, SpacesTransport
+from entrepot.client.data.items import ObjectItem
+from entrepot.client.data.paths import object_path
 from entrepot.client.data.transfer import TransferError, TransferHandler
 from entrepot.client.errors import APIError, ConnectionFailed
-
-if TYPE_CHECKING:
-    from entrepot.client.data.storage import ObjectItem, Storage
 
 MAX_PARTS = 10_000
 MIN_CHUNK = 16 * 1024
@@ -137,7 +136,8 @@ class _Stopped(Exception):
 class Uploader:
     def __init__(
         self,
-        storage: Storage,
+        http: SpacesTransport,
+        space: str,
         source: Source,
         key: str,
         *,
@@ -148,8 +148,8 @@ class Uploader:
         parallel: int,
         resume: bool,
     ):
-        self.storage = storage
-        self.http = storage.client._http
+        self.http = http
+        self.space = space  # the space's path
         self.source = source
         self.key = key
         self.content_type = content_type
@@ -200,8 +200,6 @@ class Uploader:
         return md5.hexdigest(), sha256.hexdigest() if sha256 is not None else None
 
     def _single(self, handler: TransferHandler) -> ObjectItem:
-        from entrepot.client.data.storage import ObjectItem
-
         size = self.source.size
         md5, sha = self._digests(0, size, handler.check_abort, sha=True)
         headers = {
@@ -214,7 +212,7 @@ class Uploader:
             headers["Content-Type"] = self.content_type
         body, take_back = self._body(handler, 0, size, handler.check_abort)
         answer = self.http.send_body(
-            "PUT", self.storage._object_path(self.key), body, headers, sleep=handler.sleep, on_retry=take_back
+            "PUT", object_path(self.space, self.key), body, headers, sleep=handler.sleep, on_retry=take_back
         )
         item = ObjectItem.from_json(answer)
         if item.sha256 and item.sha256 != sha:
@@ -227,8 +225,7 @@ class Uploader:
 
     def _find_resumable(self) -> tuple[str, int, dict[int, dict[str, Any]]] | None:
         """(upload id, part size, parts) of the best upload in progress of this key, if any."""
-        base = self.storage._path
-        listed = self.http.json("GET", f"{base}/uploads", params={"key": self.key}) or {}
+        listed = self.http.json("GET", f"{self.space}/uploads", params={"key": self.key}) or {}
         candidates = [
             u
             for u in reversed(listed.get("uploads") or [])  # newest first
@@ -237,7 +234,7 @@ class Uploader:
         ][:5]
         best: tuple[int, tuple[str, int, dict[int, dict[str, Any]]]] | None = None
         for upload in candidates:
-            detail = self.http.json("GET", f"{base}/uploads/{upload['uploadId']}") or {}
+            detail = self.http.json("GET", f"{self.space}/uploads/{upload['uploadId']}") or {}
             parts = {int(p["partNumber"]): p for p in detail.get("parts") or []}
             if not parts:
                 continue
@@ -256,8 +253,6 @@ class Uploader:
         return best[1] if best else None
 
     def _multipart(self, handler: TransferHandler) -> ObjectItem:
-        from entrepot.client.data.storage import ObjectItem
-
         size = self.source.size
         part_size = max(self.part_size, math.ceil(size / MAX_PARTS))
         found = self._find_resumable() if self.resume else None
@@ -267,7 +262,7 @@ class Uploader:
             body: dict[str, Any] = {"key": self.key, "metadata": self.metadata}
             if self.content_type:
                 body["contentType"] = self.content_type
-            created = self.http.json("POST", f"{self.storage._path}/uploads", json=body)
+            created = self.http.json("POST", f"{self.space}/uploads", json=body)
             upload_id, remote = created["uploadId"], {}
         try:
             md5s = self._send_parts(handler, upload_id, part_size, remote)
@@ -276,7 +271,7 @@ class Uploader:
         except BaseException:
             if handler.aborted and not handler.keep_parts:
                 with contextlib.suppress(APIError):  # else the maintenance sweep removes it later
-                    self.http.request("DELETE", f"{self.storage._path}/uploads/{upload_id}")
+                    self.http.request("DELETE", f"{self.space}/uploads/{upload_id}")
             raise
 
     def _send_parts(
@@ -338,7 +333,7 @@ class Uploader:
             return md5
         body, take_back = self._body(handler, offset, length, halt)
         headers = {"Content-Length": str(length), "Content-MD5": b64_md5(md5)}
-        path = f"{self.storage._path}/uploads/{upload_id}/parts/{number}"
+        path = f"{self.space}/uploads/{upload_id}/parts/{number}"
         answer = self.http.send_body("PUT", path, body, headers, sleep=handler.sleep, on_retry=take_back)
         if (answer or {}).get("etag") != md5:
             raise TransferError(f"part {number} of {self.key}: the server kept ETag {answer!r}, not {md5}")
@@ -347,13 +342,14 @@ class Uploader:
     def _complete(self, upload_id: str, md5s: list[str]) -> dict[str, Any]:
         expected = multipart_etag(md5s)
         parts = [{"partNumber": n, "etag": m} for n, m in enumerate(md5s, start=1)]
-        path = f"{self.storage._path}/uploads/{upload_id}/complete"
+        path = f"{self.space}/uploads/{upload_id}/complete"
         try:
             answer: dict[str, Any] = self.http.json("POST", path, json={"parts": parts})
         except RETRYABLE:
             # the answer may have been lost after the server completed the upload
             try:
-                item = self.storage.head(self.key)
+                head = self.http.request("HEAD", object_path(self.space, self.key))
+                item = ObjectItem.from_headers(self.key, head.headers)
             except APIError:
                 item = None
             if item is None or item.etag != expected:
@@ -377,9 +373,9 @@ def parse_content_range(value: str | None) -> tuple[int, int | None]:
 
 
 class Downloader:
-    def __init__(self, storage: Storage, key: str, destination: Path | IO[bytes] | None):
-        self.storage = storage
-        self.http = storage.client._http
+    def __init__(self, http: SpacesTransport, space: str, key: str, destination: Path | IO[bytes] | None):
+        self.http = http
+        self.space = space  # the space's path
         self.key = key
         self.destination = destination
 
@@ -403,7 +399,7 @@ class Downloader:
         return dest
 
     def _fetch(self, handler: TransferHandler, out: IO[bytes], *, restartable: bool) -> None:
-        path = self.storage._object_path(self.key)
+        path = object_path(self.space, self.key)
         received = 0
         etag: str | None = None
         attempt = 0

@@ -1,106 +1,43 @@
-"""One object space seen through a ``DataClient``: ``Storage`` and the ``ObjectItem`` it lists."""
+"""One object space seen through a ``DataClient``: ``Storage`` (what it lists: :mod:`.items`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, overload
-from urllib.parse import quote
-
-import httpx
+from typing import IO, Any, BinaryIO, Literal, Protocol, overload
 
 from entrepot.client.data._jobs import BytesSource, Downloader, PathSource, Source, StreamSource, Uploader
+from entrepot.client.data._transport import SpacesTransport
+from entrepot.client.data.items import FolderListing, ObjectItem
+from entrepot.client.data.paths import object_path, space_path
 from entrepot.client.data.transfer import Callback, TransferHandler
 
-if TYPE_CHECKING:
-    from entrepot.client.data import DataClient
-
-META_PREFIX = "x-entrepot-meta-"
 UploadSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
 
-@dataclass(frozen=True)
-class ObjectItem:
-    """One object: its key, size, ETag, SHA-256, content type, modification time and metadata.
-
-    ``etag`` is the MD5 of the bytes (hex), or ``<md5 of the part MD5s>-<parts>`` for an
-    object uploaded in parts. ``sha256`` is None only for objects whose blob store could not compute it.
-    """
-
-    key: str
-    size: int
-    etag: str
-    content_type: str
-    last_modified: datetime | None
-    sha256: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
+class StorageClient(Protocol):
+    """What a ``Storage`` needs of the ``DataClient`` it came from (which imports this module)."""
 
     @property
-    def name(self) -> str:
-        """The last segment of the key."""
-        return self.key.rsplit("/", 1)[-1]
+    def project(self) -> str: ...
 
-    @classmethod
-    def from_json(cls, body: dict[str, Any]) -> ObjectItem:
-        modified = body.get("lastModified")
-        return cls(
-            key=body["key"],
-            size=int(body["size"]),
-            etag=str(body.get("etag") or ""),
-            content_type=str(body.get("contentType") or ""),
-            last_modified=datetime.fromisoformat(modified.replace("Z", "+00:00")) if modified else None,
-            sha256=body.get("sha256"),
-            metadata=dict(body.get("metadata") or {}),
-        )
+    @property
+    def part_size(self) -> int: ...
 
-    @classmethod
-    def from_headers(cls, key: str, headers: httpx.Headers) -> ObjectItem:
-        modified = headers.get("last-modified")
-        try:
-            when = parsedate_to_datetime(modified) if modified else None
-        except (TypeError, ValueError):
-            when = None
-        return cls(
-            key=key,
-            size=int(headers.get("content-length") or 0),
-            etag=(headers.get("etag") or "").removeprefix("W/").strip('"'),
-            content_type=headers.get("content-type") or "",
-            last_modified=when,
-            sha256=headers.get("x-entrepot-content-sha256"),
-            metadata={
-                name.lower()[len(META_PREFIX) :]: value
-                for name, value in headers.items()
-                if name.lower().startswith(META_PREFIX)
-            },
-        )
+    @property
+    def multipart_threshold(self) -> int: ...
 
-    def to_json(self) -> dict[str, Any]:
-        """The server's JSON shape of the object (camelCase keys)."""
-        modified = self.last_modified
-        return {
-            "key": self.key,
-            "size": self.size,
-            "etag": self.etag,
-            "sha256": self.sha256,
-            "contentType": self.content_type,
-            "lastModified": modified.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            if modified
-            else None,
-            "metadata": dict(self.metadata),
-        }
+    @property
+    def parallel_parts(self) -> int: ...
 
+    @property
+    def _http(self) -> SpacesTransport: ...
 
-@dataclass(frozen=True)
-class FolderListing:
-    """One level of a space: ``folders`` (prefixes ending in '/') and the ``objects`` directly in it."""
-
-    prefix: str
-    folders: list[str]
-    objects: list[ObjectItem]
+    def _start(
+        self, handler: TransferHandler, job: Callable[[TransferHandler], Any], callback: Callback | None
+    ) -> TransferHandler: ...
 
 
 def _seconds(expires: int | float | timedelta) -> int:
@@ -111,16 +48,13 @@ def _seconds(expires: int | float | timedelta) -> int:
 class Storage:
     """A storage space of the client's project; get one with ``DataClient.storage(name)``."""
 
-    def __init__(self, client: DataClient, name: str):
+    def __init__(self, client: StorageClient, name: str):
         self.client = client
         self.name = name
-        self._path = f"/spaces/v1/{quote(client.project, safe='')}/{quote(name, safe='')}"
+        self._path = space_path(client.project, name)
 
     def __repr__(self) -> str:
         return f"Storage({self.name!r}, project={self.client.project!r})"
-
-    def _object_path(self, key: str) -> str:
-        return f"{self._path}/objects/{quote(key, safe='/')}"
 
     @staticmethod
     def _key(key: str) -> str:
@@ -182,7 +116,8 @@ class Storage:
         key = self._key(destination)
         cfg = self.client
         job = Uploader(
-            self,
+            cfg._http,
+            self._path,
             src,
             key,
             content_type=content_type,
@@ -228,7 +163,7 @@ class Storage:
             raise TypeError(
                 f"download() writes to a path or a binary file object, not {type(destination).__name__}"
             )
-        job = Downloader(self, key, dest)
+        job = Downloader(self.client._http, self._path, key, dest)
         return self.client._start(TransferHandler("download", self.name, key), job, callback)
 
     # -- listing -----------------------------------------------------------------------------
@@ -289,7 +224,7 @@ class Storage:
     def head(self, key: str) -> ObjectItem:
         """The object's size, ETag, content type, modification time and metadata (``NotFound`` if none)."""
         key = self._key(key)
-        response = self.client._http.request("HEAD", self._object_path(key))
+        response = self.client._http.request("HEAD", object_path(self._path, key))
         return ObjectItem.from_headers(key, response.headers)
 
     def exists(self, key: str) -> bool:
@@ -304,7 +239,7 @@ class Storage:
 
     def delete(self, key: str) -> None:
         """Delete the object (``NotFound`` if there is none)."""
-        self.client._http.request("DELETE", self._object_path(self._key(key)))
+        self.client._http.request("DELETE", object_path(self._path, self._key(key)))
 
     def copy(
         self,

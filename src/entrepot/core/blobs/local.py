@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from entrepot.core.blobs import (
+from entrepot.core.blobs.base import (
     CHUNK_SIZE,
     TEMP_PREFIX,
     BlobInfo,

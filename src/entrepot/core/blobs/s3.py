@@ -38,7 +38,7 @@ import boto3
 import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from entrepot.core.blobs import (
+from entrepot.core.blobs.base import (
     MAX_KEY_BYTES,
     BlobInfo,
     BlobPage,

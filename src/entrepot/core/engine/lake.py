@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+import entrepot.core.engine.extensions as extensions
 from entrepot.core import errors as E
-from entrepot.core.engine import extensions
 from entrepot.core.engine.statements import quote_ident, quote_literal
 
 if TYPE_CHECKING:

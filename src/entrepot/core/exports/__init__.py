@@ -9,10 +9,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from entrepot.core.jobs import JobRegistry
 
+if TYPE_CHECKING:
+    from entrepot.core.services import Services
 
-def register_jobs(registry: JobRegistry) -> None:
+
+def register_jobs(registry: JobRegistry[Services]) -> None:
     from entrepot.core.exports import jobs
 
     registry.register(jobs.KIND, jobs.run)

@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, cast, func, or_, select, update
 
+import entrepot.core.exports.spec as spec
+import entrepot.core.exports.templates as templates
+import entrepot.core.exports.writer as writer
 from entrepot.core import errors as E
 from entrepot.core import failpoints, signing
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, ExportJob, ExportTemplate, Job, StoredTable, affected
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import interrupt_on_cancel
-from entrepot.core.exports import spec, templates, writer
 from entrepot.core.exports.query import Source, compile_query
 from entrepot.core.files import safe_name
 from entrepot.core.ids import parse_uuid
@@ -35,7 +37,7 @@ from entrepot.core.tables import store
 from entrepot.core.tables.extract import job_principal, stable_order
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 KIND = "exports.run"
 DOWNLOAD = "exports.download"
@@ -524,7 +526,7 @@ def download_url(services: Services, export: Export) -> tuple[str, datetime] | N
 # -- the job -------------------------------------------------------------------------------------
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``exports.run``: write the export's rows into its format and store the file."""
     services = ctx.services
     export_pk = int(ctx.params["export_id"])

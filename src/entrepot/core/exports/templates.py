@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+import entrepot.core.exports.spec as spec
 from entrepot.core import errors as E
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import ExportTemplate
 from entrepot.core.clock import utcnow
-from entrepot.core.exports import spec
 from entrepot.core.ids import parse_uuid
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 TYPES = ("user", "system", "shared")
 NOT_FOUND = "Export template not found"

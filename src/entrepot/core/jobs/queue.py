@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
+import entrepot.core.jobs.visibility as visibility
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import Catalog, Job, affected
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, InvalidInput, NotFound
-from entrepot.core.jobs import visibility
 from entrepot.core.text import check_text
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"

@@ -6,22 +6,23 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from entrepot.core.catalog import Job
 from entrepot.core.errors import InvalidInput, JobCancelled
 
 if TYPE_CHECKING:
     from entrepot.core.jobs.queue import JobQueue
-    from entrepot.services import Services
 
-Handler = Callable[["JobContext"], "dict[str, Any] | None"]
+# The services a handler is given (``entrepot.core.services.Services``). The job machinery is
+# generic over them, so it never imports the composition root that is built on top of it.
+S = TypeVar("S")
 
 
-class JobContext:
+class JobContext(Generic[S]):
     """What a running handler sees: its job, the services, progress and cancellation."""
 
-    def __init__(self, job: Job, queue: JobQueue, services: Services, worker_id: str):
+    def __init__(self, job: Job, queue: JobQueue, services: S, worker_id: str):
         self.job = job
         self.queue = queue
         self.services = services
@@ -79,25 +80,28 @@ class JobContext:
                 cb()
 
 
-class JobRegistry:
+Handler: TypeAlias = Callable[[JobContext[S]], "dict[str, Any] | None"]
+
+
+class JobRegistry(Generic[S]):
     """Handlers by job kind. Core modules register theirs with ``register(kind, fn)``."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
-        self._periodic: dict[str, Callable[[Services], Any]] = {}
+        self._handlers: dict[str, Handler[S]] = {}
+        self._periodic: dict[str, Callable[[S], Any]] = {}
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler[S]) -> None:
         if kind in self._handlers:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
         self._handlers[kind] = handler
 
-    def get(self, kind: str) -> Handler | None:
+    def get(self, kind: str) -> Handler[S] | None:
         return self._handlers.get(kind)
 
     def kinds(self) -> list[str]:
         return sorted(self._handlers)
 
-    def register_periodic(self, name: str, task: Callable[[Services], Any]) -> None:
+    def register_periodic(self, name: str, task: Callable[[S], Any]) -> None:
         """A maintenance task every worker pool runs each ``maintenance_interval`` seconds.
 
         Tasks must be idempotent: with several worker processes, each runs them.
@@ -106,19 +110,19 @@ class JobRegistry:
             raise ValueError(f"a periodic task {name!r} is already registered")
         self._periodic[name] = task
 
-    def periodic(self) -> dict[str, Callable[[Services], Any]]:
+    def periodic(self) -> dict[str, Callable[[S], Any]]:
         return dict(self._periodic)
 
 
 # -- built-in diagnostic kinds ---------------------------------------------------------------
 
 
-def noop(ctx: JobContext) -> dict[str, Any]:
+def noop(ctx: JobContext[Any]) -> dict[str, Any]:
     """Does nothing; measures queue latency (bench) and proves a worker is alive."""
     return {"worker": ctx.worker_id}
 
 
-def sleep(ctx: JobContext) -> dict[str, Any]:
+def sleep(ctx: JobContext[Any]) -> dict[str, Any]:
     """Sleeps ``seconds`` in small steps, reporting progress and honouring cancellation."""
     try:
         seconds = float(ctx.params.get("seconds", 1.0))
@@ -135,14 +139,14 @@ def sleep(ctx: JobContext) -> dict[str, Any]:
     return {"worker": ctx.worker_id, "slept": seconds}
 
 
-def fail(ctx: JobContext) -> dict[str, Any]:
+def fail(ctx: JobContext[Any]) -> dict[str, Any]:
     """Always fails with the given message (exercises error reporting end to end)."""
     raise InvalidInput(
         str(ctx.params.get("message", "this job fails on purpose")), code="job.failedOnPurpose"
     )
 
 
-def register_builtin(registry: JobRegistry) -> None:
+def register_builtin(registry: JobRegistry[Any]) -> None:
     registry.register("system.noop", noop)
     registry.register("system.sleep", sleep)
     registry.register("system.fail", fail)

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from entrepot.core.catalog import Job
 from entrepot.core.errors import EntrepotError, JobCancelled
@@ -22,22 +22,39 @@ from entrepot.logs import job_log_context
 from entrepot.metrics import JOB_DURATION, JOBS_FINISHED
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.config import Settings
+    from entrepot.core.catalog import Catalog
 
 log = logging.getLogger("entrepot.jobs")
+
+
+class WorkerServices(Protocol):
+    """What a pool needs of the services it hands to handlers (``entrepot.core.services.Services``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def jobs(self) -> JobQueue: ...
+
+    @property
+    def registry(self) -> JobRegistry[Any]: ...
 
 
 class WorkerPool:
     """Worker threads of one process."""
 
-    def __init__(self, services: Services, count: int, *, name: str = "worker"):
+    def __init__(self, services: WorkerServices, count: int, *, name: str = "worker"):
         self.services = services
         self.queue: JobQueue = services.jobs
-        self.registry: JobRegistry = services.registry
+        self.registry: JobRegistry[Any] = services.registry
         self.count = count
         self.name = name
         self.stopping = threading.Event()
-        self.running: dict[int, JobContext] = {}
+        self.running: dict[int, JobContext[Any]] = {}
         self._running_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._last_recovery = 0.0

@@ -13,12 +13,12 @@ from entrepot.core.jobs.registry import JobContext
 from entrepot.core.objects import multipart, spaces
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 log = logging.getLogger("entrepot.spaces")
 
 
-def purge_job(ctx: JobContext) -> dict[str, Any]:
+def purge_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Remove every blob of a space whose catalog rows are already gone."""
     space_id = ctx.params.get("spaceId")
     if not isinstance(space_id, int):
@@ -46,6 +46,6 @@ def sweep(services: Services) -> dict[str, int]:
     return {"spacesRemoved": removed, "uploadsAborted": aborted}
 
 
-def register_jobs(registry: JobRegistry) -> None:
+def register_jobs(registry: JobRegistry[Services]) -> None:
     registry.register("spaces.purge", purge_job)
     registry.register_periodic("spaces.sweep", sweep)

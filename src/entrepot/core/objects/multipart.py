@@ -37,7 +37,7 @@ from entrepot.core.objects.objects import (
 from entrepot.core.objects.spaces import SpaceInfo
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 log = logging.getLogger("entrepot.spaces")
 

@@ -34,7 +34,7 @@ from entrepot.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from entrepot.core.objects.spaces import SpaceInfo
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 log = logging.getLogger("entrepot.spaces")
 

@@ -22,7 +22,7 @@ from entrepot.core.objects.objects import validate_object_key, validate_prefix
 from entrepot.core.objects.spaces import SpaceInfo, authorize
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 PURPOSE = "spaces.object"
 METHODS: dict[str, Access] = {

@@ -32,7 +32,7 @@ from entrepot.core.errors import (
 from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 DEFAULT_SPACES: tuple[tuple[str, bool], ...] = (("public", True), ("private", False))
 DEFAULT_SPACE_NAMES = frozenset(name for name, _ in DEFAULT_SPACES)

@@ -37,7 +37,7 @@ from entrepot.core.jobs import (
 from entrepot.core.sql import service
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 KIND = "sql.batch"
 MAX_PAYLOAD = 16 * 1024
@@ -168,7 +168,7 @@ def _substitute(sql: str, job_id: int, error: str | None) -> str:
     return sql.replace("<%= error_message %>", (error or "").replace("'", "''"))
 
 
-def _run_one(ctx: JobContext, principal: Principal, project: str, sql: str) -> None:
+def _run_one(ctx: JobContext[Services], principal: Principal, project: str, sql: str) -> None:
     settings = ctx.services.settings
     with service.run(
         ctx.services,
@@ -183,7 +183,7 @@ def _run_one(ctx: JobContext, principal: Principal, project: str, sql: str) -> N
             ctx.check_cancelled()
 
 
-def run_job(ctx: JobContext) -> dict[str, Any]:
+def run_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``sql.batch``: run the queries in order; per-query statuses are published as they change."""
     from entrepot.core.tables.extract import job_principal
 
@@ -235,7 +235,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
 
 
 def _run_hook(
-    ctx: JobContext, principal: Principal, project: str, sql: str, error: E.EntrepotError | None
+    ctx: JobContext[Services], principal: Principal, project: str, sql: str, error: E.EntrepotError | None
 ) -> str:
     try:
         _run_one(ctx, principal, project, _substitute(sql, ctx.job.id, error.message if error else None))
@@ -295,5 +295,5 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def register_jobs(registry: JobRegistry) -> None:
+def register_jobs(registry: JobRegistry[Services]) -> None:
     registry.register(KIND, run_job)

@@ -34,7 +34,7 @@ from entrepot.core.sql.formats import is_geometry, visible_columns
 from entrepot.core.sql.geometry import hex_ewkb, srid_for
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 
 def _single(statements: list[Statement], kind: str) -> Statement:

@@ -54,7 +54,7 @@ from sqlglot.expressions.datatypes import DType
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.tokenizer_core import Token, TokenType
 
-from entrepot import __version__ as _ENTREPOT_VERSION
+from entrepot._version import __version__ as _ENTREPOT_VERSION
 from entrepot.core import errors as E
 
 __all__ = ["CopyOptions", "InformationView", "Limits", "Namespace", "Statement", "TableRef", "parse"]

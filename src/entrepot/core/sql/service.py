@@ -41,7 +41,7 @@ from entrepot.core.sql import binder, dialect
 from entrepot.core.sql.dialect import InformationView, Namespace, Statement, TableRef
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 DEFAULT_STAGE = "in"
 DEFAULT_BUCKET = "public"

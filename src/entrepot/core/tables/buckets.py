@@ -18,7 +18,7 @@ from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
     from entrepot.core.jobs import JobContext
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 
 def create_bucket(
@@ -119,7 +119,12 @@ def delete_bucket(services: Services, principal: Principal, bucket_id: str, *, f
 
 
 def drop_bucket(
-    services: Services, project_id: int, bucket_id: str, *, force: bool, ctx: JobContext | None = None
+    services: Services,
+    project_id: int,
+    bucket_id: str,
+    *,
+    force: bool,
+    ctx: JobContext[Services] | None = None,
 ) -> None:
     """Drop the bucket's lake schema (and tables) in one transaction, then its catalog rows."""
     bucket = find_bucket(services, project_id, bucket_id)
@@ -160,7 +165,7 @@ def drop_bucket(
         s.execute(delete(Bucket).where(Bucket.id == bucket.id))
 
 
-def delete_job(ctx: JobContext) -> dict[str, Any]:
+def delete_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``buckets.delete``: params ``bucketId``, ``force``."""
     drop_bucket(
         ctx.services,

@@ -29,7 +29,7 @@ from entrepot.core.tables import store
 from entrepot.core.tables.filters import RowFilter, resolve_column
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 EXPORT_KIND = "tables.export"
 DELETE_ROWS_KIND = "tables.delete_rows"
@@ -209,7 +209,7 @@ def _copy_options(fmt: str, gzip: bool) -> str:
     return options
 
 
-def export_table(ctx: JobContext) -> dict[str, Any]:
+def export_table(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.export``: write the table (columns, filter, limit) to a new File tagged ``table-export``."""
     from entrepot.core import files
 
@@ -293,7 +293,7 @@ def check_delete_rows(
     return {"tableId": table_id, "allowTruncate": allow_truncate, **row_filter.to_params()}
 
 
-def delete_rows(ctx: JobContext) -> dict[str, Any]:
+def delete_rows(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.delete_rows``: delete the filtered rows in one transaction; results ``{"deletedRows": n}``."""
     services = ctx.services
     params = ctx.params
@@ -331,7 +331,7 @@ def delete_rows(ctx: JobContext) -> dict[str, Any]:
 # -- jobs --------------------------------------------------------------------------------------
 
 
-def job_principal(ctx: JobContext) -> Principal:
+def job_principal(ctx: JobContext[Services]) -> Principal:
     """The principal of the token that queued the job (permissions are checked again at run time)."""
     with ctx.services.catalog.session(readonly=True) as s:
         token = s.get(Token, ctx.job.token_id) if ctx.job.token_id is not None else None
@@ -343,6 +343,6 @@ def job_principal(ctx: JobContext) -> Principal:
     return principal_of(token, project)
 
 
-def register_jobs(registry: JobRegistry) -> None:
+def register_jobs(registry: JobRegistry[Services]) -> None:
     registry.register(EXPORT_KIND, export_table)
     registry.register(DELETE_ROWS_KIND, delete_rows)

@@ -41,7 +41,7 @@ from entrepot.core.tables.store import (
 
 if TYPE_CHECKING:
     from entrepot.core.jobs import JobContext
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 INLINE_TAG = "table-import-inline"
 
@@ -137,7 +137,7 @@ def _tmp_dir(services: Services) -> Path:
 
 
 @contextlib.contextmanager
-def source_path(ctx: JobContext, params: dict[str, Any]) -> Iterator[Path]:
+def source_path(ctx: JobContext[Services], params: dict[str, Any]) -> Iterator[Path]:
     """The job's input as a local, uncompressed file (removed afterwards)."""
     from entrepot.core import files
 
@@ -200,7 +200,7 @@ def _plain(path: Path, work: Path, max_bytes: int) -> Path:
 
 def _stage(
     cur: duckdb.DuckDBPyConnection,
-    ctx: JobContext,
+    ctx: JobContext[Services],
     path: Path,
     options: LoadOptions,
     *,
@@ -317,7 +317,7 @@ def _lake_has_table(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str
 # -- create -----------------------------------------------------------------------------------
 
 
-def create_job(ctx: JobContext) -> dict[str, Any]:
+def create_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.create``: params ``bucketId``, ``name``, ``primaryKey``, CSV options, a source."""
     services, params = ctx.services, ctx.params
     bucket = find_bucket(services, ctx.project_id, str(params["bucketId"]))
@@ -391,7 +391,7 @@ def create_job(ctx: JobContext) -> dict[str, Any]:
 # -- import -----------------------------------------------------------------------------------
 
 
-def import_job(ctx: JobContext) -> dict[str, Any]:
+def import_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.import``: params ``tableId``, ``incremental``, CSV options, a source."""
     services, params = ctx.services, ctx.params
     table_id = str(params["tableId"])
@@ -414,7 +414,7 @@ def import_job(ctx: JobContext) -> dict[str, Any]:
 
 def _apply(
     cur: duckdb.DuckDBPyConnection,
-    ctx: JobContext,
+    ctx: JobContext[Services],
     table: StoredTable,
     bucket: Bucket,
     staged: StagedCsv,

@@ -20,7 +20,7 @@ from entrepot.core.projects import get_project
 from entrepot.core.tables.names import parse_bucket_id, parse_table_id
 
 if TYPE_CHECKING:
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 TIMESTAMP_COLUMN = "_timestamp"
 

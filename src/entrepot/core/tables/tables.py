@@ -21,7 +21,7 @@ from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
     from entrepot.core.jobs import JobContext
-    from entrepot.services import Services
+    from entrepot.core.services import Services
 
 METADATA_KEY_MAX = 255  # provider and key (catalog VARCHAR(255))
 
@@ -91,7 +91,9 @@ def delete_table(services: Services, principal: Principal, table_id: str) -> Non
     drop_table(services, principal.project_id, table_id)
 
 
-def drop_table(services: Services, project_id: int, table_id: str, ctx: JobContext | None = None) -> None:
+def drop_table(
+    services: Services, project_id: int, table_id: str, ctx: JobContext[Services] | None = None
+) -> None:
     table, bucket = find_table(services, project_id, table_id)
     with services.engine.lake(lake_name(services, project_id)).cursor() as cur:
         execute(
@@ -104,7 +106,7 @@ def drop_table(services: Services, project_id: int, table_id: str, ctx: JobConte
         s.execute(delete(StoredTable).where(StoredTable.id == table.id))
 
 
-def drop_job(ctx: JobContext) -> dict[str, Any]:
+def drop_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.drop``: params ``tableId``."""
     drop_table(ctx.services, ctx.project_id, str(ctx.params["tableId"]), ctx)
     return {}
@@ -194,7 +196,7 @@ def check_add_primary_key(
     return table
 
 
-def add_primary_key_job(ctx: JobContext) -> dict[str, Any]:
+def add_primary_key_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.add_primary_key``: params ``tableId``, ``columns``, ``skipDuplicatesCheck``."""
     p = ctx.params
     set_primary_key(
@@ -208,7 +210,7 @@ def add_primary_key_job(ctx: JobContext) -> dict[str, Any]:
     return {}
 
 
-def remove_primary_key_job(ctx: JobContext) -> dict[str, Any]:
+def remove_primary_key_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.remove_primary_key``: params ``tableId``."""
     table, _ = find_table(ctx.services, ctx.project_id, str(ctx.params["tableId"]))
     _store_pk(ctx.services, table.id, [])
@@ -218,7 +220,7 @@ def remove_primary_key_job(ctx: JobContext) -> dict[str, Any]:
 # -- optimize ---------------------------------------------------------------------------------
 
 
-def optimize_job(ctx: JobContext) -> dict[str, Any]:
+def optimize_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``tables.optimize``: flush inlined rows, then compact the table's Parquet files."""
     table, bucket = find_table(ctx.services, ctx.project_id, str(ctx.params["tableId"]))
     name, schema = quote_literal(table.name), quote_literal(bucket.ident)

@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from entrepot.core import errors as E
+from entrepot.core.services import Services
 from entrepot.core.sql import batch, copy, formats, service
 from entrepot.faces.carto.deps import Caller, caller, params_of
 from entrepot.faces.http import body_chunks, content_disposition, read_body, services_of
-from entrepot.services import Services
 
 PROJECT_PREFIXES = ("/user/{project}", "/u/{project}", "")
 VERSIONS = ("v2", "v1")

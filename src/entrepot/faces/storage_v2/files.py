@@ -26,13 +26,13 @@ from entrepot.core.auth import Principal
 from entrepot.core.catalog import File, Token
 from entrepot.core.errors import InvalidInput, NotFound
 from entrepot.core.ids import parse_id
+from entrepot.core.services import Services
 from entrepot.faces.http import body_chunks, content_disposition, services_of
 from entrepot.faces.objects_http import DOWNLOAD_SAFETY_HEADERS, quoted_etag, ranged_response
 from entrepot.faces.storage_v2.deps import PREFIX, caller
 from entrepot.faces.storage_v2.jobs import render_job
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import ts
-from entrepot.services import Services
 
 router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from entrepot import __version__
+from entrepot._version import __version__
 from entrepot.core.errors import NotSupported
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX

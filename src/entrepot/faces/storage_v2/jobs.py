@@ -14,11 +14,11 @@ from entrepot.core.auth import Principal
 from entrepot.core.catalog import Job, Token
 from entrepot.core.errors import InvalidInput, NotFound
 from entrepot.core.jobs import STATUSES
+from entrepot.core.services import Services
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller, numeric_id
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import JOB_STATUS, job_json
-from entrepot.services import Services
 
 MAX_WAIT = 30  # seconds a job detail request may wait for the job to finish
 

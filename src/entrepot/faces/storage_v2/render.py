@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse, Response
 from entrepot.core import errors as E
 from entrepot.core.catalog import Job, Project, Token
 from entrepot.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from entrepot.core.services import Services
 from entrepot.faces.errors import Problem
-from entrepot.services import Services
 
 # Keboola storage jobs only know four statuses; anything else makes kbcstorage poll forever.
 JOB_STATUS = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from entrepot.core.catalog import Bucket, TableMetadata
+from entrepot.core.services import Services
 from entrepot.core.tables.tables import TableView
 from entrepot.faces.storage_v2.render import ts
-from entrepot.services import Services
 
 
 def metadata_json(row: TableMetadata) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from entrepot.core import auth
 from entrepot.core.auth import Principal, TokenSpec
 from entrepot.core.catalog import Token
 from entrepot.core.projects import get_project
+from entrepot.core.services import Services
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller, numeric_id
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import token_json
-from entrepot.services import Services
 
 router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 

@@ -1,8 +1,12 @@
 """The services one entrepot process runs on: settings, catalog, job queue, engine.
 
-Faces, the CLI and workers all reach the core through one :class:`Services` object.
-Nothing here knows whether it runs embedded (SQLite, threads) or scaled out (PostgreSQL,
-worker processes): that is decided by the settings alone.
+The composition root of the core: faces, the CLI and workers all reach the core through one
+:class:`Services` object. Nothing here knows whether it runs embedded (SQLite, threads) or
+scaled out (PostgreSQL, worker processes): that is decided by the settings alone.
+
+Core modules take a ``Services`` (and handlers a ``JobContext[Services]``) but import this
+module only for type checking; the job machinery below it (``core/jobs``) is generic over the
+services it hands to handlers, so it never imports this module at all.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ class Services:
             max_attempts=settings.job_max_attempts,
             poll_interval=settings.job_poll_interval,
         )
-        self.registry = JobRegistry()
+        self.registry: JobRegistry[Services] = JobRegistry()
         register_builtin(self.registry)
         for module_name in (*CORE_JOB_MODULES, *settings.plugins):
             module = importlib.import_module(module_name)
