@@ -173,8 +173,9 @@ class Settings(BaseSettings):
     sql_max_concurrent_queries: int = Field(
         4,
         ge=1,
-        description="SQL API statements one project runs at once; more wait for a slot up to the statement "
-        "time limit, then fail with CARTO's 429 'over platform's limits'.",
+        description="SQL API statements one project runs at once (queries, batch queries, COPY TO and COPY "
+        "FROM loads); more wait for a slot up to the statement time limit, then fail with CARTO's 429 "
+        "'over platform's limits'.",
     )
 
     # --- tables and files -----------------------------------------------------------------

@@ -288,11 +288,20 @@ def test_queries_beyond_the_projects_slots_get_carto_429(tmp_path: Path) -> None
     running = start_server(tmp_path / "data", sql_max_concurrent_queries=1, sql_time_limit=0.5)
     try:
         project = "default"
+        r = requests.post(_url(running), data={"q": "create table t (n integer)", "api_key": running.token})
+        assert r.status_code == 200, r.text
+        copy = {"q": "COPY t (n) FROM STDIN", "api_key": running.token}
         with running.services.sql.slot(project, timeout=None):  # the only slot is taken
             r = requests.post(_url(running), data={"q": "select 1", "api_key": running.token}, timeout=30)
             assert r.status_code == 429, r.text
             assert "sql_max_concurrent_queries" in r.json()["error"][0]
-        r = requests.post(_url(running), data={"q": "select 1 as one", "api_key": running.token}, timeout=30)
-        assert r.status_code == 200 and r.json()["rows"] == [{"one": 1}]
+            r = requests.post(_url(running, "/copyfrom"), params=copy, data=b"1\n2\n", timeout=30)
+            assert r.status_code == 429, r.text  # a load takes a slot too
+        r = requests.post(_url(running), data={"q": "select count(*) as k from t", "api_key": running.token})
+        assert r.status_code == 200 and r.json()["rows"] == [{"k": 0}], (
+            r.text
+        )  # the refused load left nothing
+        r = requests.post(_url(running, "/copyfrom"), params=copy, data=b"1\n2\n", timeout=30)
+        assert r.status_code == 200 and r.json()["total_rows"] == 2, r.text
     finally:
         running.stop()

@@ -109,6 +109,9 @@ def copy_from(
     data = _body(chunks, services.settings.sql_max_copy_bytes, gzip)
     spool = box.temp / f"copy-{uuid.uuid4().hex}.csv"
     with ExitStack() as stack:
+        # a load is one of the project's statements at once (sql_max_concurrent_queries), from
+        # the first byte it reads to its commit
+        stack.enter_context(services.sql.slot(row.name, services.settings.sql_time_limit))
         stack.callback(spool.unlink, missing_ok=True)
         with box.cursor() as probe:
             table = service.lake_columns(probe, st.target)
