@@ -133,6 +133,10 @@ def shortest_cycle(edges: dict[str, dict[str, int]], component: list[str]) -> li
     raise AssertionError(f"no cycle through {start}")  # pragma: no cover
 
 
+def core_modules() -> list[str]:
+    return [m for m in modules() if m == "entrepot.core" or m.startswith("entrepot.core.")]
+
+
 def describe(module: str, line: int) -> str:
     return f"{modules()[module].relative_to(SRC.parent)}:{line}"
 
@@ -156,8 +160,7 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_core_never_imports_the_web_framework():
     found = [
         f"{describe(module, line)} imports {target}"
-        for module in modules()
-        if module == "entrepot.core" or module.startswith("entrepot.core.")
+        for module in core_modules()
         for target, line in imports(module)
         if target.split(".")[0] in WEB_PACKAGES
     ]
@@ -167,8 +170,7 @@ def test_core_never_imports_the_web_framework():
 def test_core_never_imports_the_layers_above_it():
     found = [
         f"{describe(module, line)} imports {target}"
-        for module in modules()
-        if module == "entrepot.core" or module.startswith("entrepot.core.")
+        for module in core_modules()
         for target, line in imports(module)
         if any(target == above or target.startswith(f"{above}.") for above in ABOVE_CORE)
     ]

@@ -15,19 +15,13 @@ import pytest
 
 from entrepot.config import Settings
 from entrepot.core.services import Services
-from support.server import Process, cli_env, free_port, run_cli
+from support.server import Process, cli_env, free_port, printed_token, run_cli
 
 TOKEN = re.compile(r"\d+-\d+-[0-9a-f]{64}")  # <project id>-<token id>-<secret>, like Keboola's
 
 
 def _verify(url: str, token: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.get(f"{url}/v2/storage/tokens/verify", headers={"X-StorageApi-Token": token}, **kwargs)
-
-
-def _first_token_line(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines()]
-    index = next(i for i, line in enumerate(lines) if "shown only this once" in line)
-    return lines[index + 1]
 
 
 def test_serve_help_lists_every_flag(tmp_path):
@@ -53,7 +47,7 @@ def test_first_start_prints_the_default_projects_token_once_and_a_restart_how_to
     url = f"http://127.0.0.1:{port}"
     try:
         first.wait_http(url)
-        token = _first_token_line(first.output())
+        token = printed_token(first.output())
         response = _verify(url, token)
         assert response.status_code == 200, response.text
         assert response.json()["isMasterToken"] is True
@@ -108,7 +102,7 @@ def test_self_signed_tls_serves_https_trusted_through_the_generated_ca(tmp_path)
             assert time.monotonic() < deadline, proc.output()
             assert proc.proc.poll() is None, proc.output()
             time.sleep(0.1)
-        token = _first_token_line(proc.output())
+        token = printed_token(proc.output())
         for host in ("127.0.0.1", "localhost"):
             response = _verify(f"https://{host}:{port}", token, verify=ssl.create_default_context(cafile=ca))
             assert response.status_code == 200

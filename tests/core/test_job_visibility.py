@@ -82,22 +82,7 @@ class World:
         self.file = submit(pid, "files.delete", {}, token_id=self.alice.token_id, subject=str(file_id))
         self.space = submit(pid, "spaces.purge", {}, token_id=master_id, subject=f"space:{private_id}")
         self.gone_space = submit(pid, "spaces.purge", {}, token_id=master_id, subject="space:999999")
-        self.jobs = {
-            name: getattr(self, name).id
-            for name in (
-                "table_a",
-                "table_ax",
-                "table_b",
-                "bucket_a",
-                "batch",
-                "own",
-                "system",
-                "export",
-                "file",
-                "space",
-                "gone_space",
-            )
-        }
+        self.jobs = {name: getattr(self, name).id for name in ALL}
 
     def principal(self, token_id: int) -> auth.Principal:
         with self.services.catalog.session(readonly=True) as s:

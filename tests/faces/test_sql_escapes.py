@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from support.server import Process, RunningServer, cli_env, free_port, start_server
+from support.server import Process, RunningServer, cli_env, free_port, printed_token, start_server
 
 CANARY = [{"n": 1}, {"n": 2}, {"n": 3}]
 
@@ -195,12 +195,6 @@ def test_information_schema_lists_only_what_the_caller_may_read(server, keys) ->
 # --- the restart deadlock --------------------------------------------------------------------
 
 
-def _printed_token(output: str) -> str:
-    """The master token ``entrepot serve`` prints on its first start (the line after the notice)."""
-    lines = [line.strip() for line in output.splitlines()]
-    return lines[next(i for i, line in enumerate(lines) if "shown only this once" in line) + 1]
-
-
 def test_a_restarted_server_answers_an_anonymous_first_sql_request(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -208,7 +202,7 @@ def test_a_restarted_server_answers_an_anonymous_first_sql_request(tmp_path: Pat
     first = Process(["serve", "--port", str(port)], env, tmp_path / "first.log")
     try:
         first.wait_http(url)
-        token = _printed_token(first.output())
+        token = printed_token(first.output())
         r = requests.post(_url(url), data={"q": "create table t (n integer)", "api_key": token}, timeout=60)
         assert r.status_code == 200, r.text
     finally:
@@ -245,7 +239,7 @@ def process_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
     proc = Process(["serve", "--port", str(port)], cli_env(base / "data"), base / "serve.log")
     try:
         proc.wait_http(url)
-        token = _printed_token(proc.output())
+        token = printed_token(proc.output())
         r = requests.post(_url(url), data={"q": "select count(*) from range(1000)", "api_key": token})
         assert r.status_code == 200, r.text  # the sandbox is open: its memory is the baseline
         yield proc, url, token

@@ -17,13 +17,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from support.server import free_port
+from support.server import free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(__file__).resolve().with_name("guide_tools.py")
@@ -207,18 +204,7 @@ class GuideRun:
             start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self._server.poll() is not None:
-                raise AssertionError(f"entrepot serve exited early:\n{self._server_log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise AssertionError(f"entrepot serve did not come up:\n{self._server_log.read_text()}")
+        wait_healthy(self._server, self.url, self._server_log.read_text, timeout=60)
         m = re.search(r"^\s+(\d+-\d+-[0-9a-f]{64})\s*$", self._server_log.read_text(), re.M)
         assert m, f"entrepot serve printed no master token:\n{self._server_log.read_text()}"
         return m[1]

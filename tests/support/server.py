@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,27 @@ def run_cli(
     return proc
 
 
+def wait_healthy(proc: subprocess.Popen, url: str, output: Callable[[], str], timeout: float = 30) -> None:
+    """Wait until the server process ``proc`` answers ``/health``; fail with its output if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early:\n{output()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"server at {url} did not come up:\n{output()}")
+
+
+def printed_token(output: str) -> str:
+    """The master token ``entrepot serve`` prints on its first start (the line after the notice)."""
+    lines = [line.strip() for line in output.splitlines()]
+    return lines[next(i for i, line in enumerate(lines) if "shown only this once" in line) + 1]
+
+
 class Process:
     """An ``entrepot`` subprocess that a test may stop or kill -9."""
 
@@ -100,17 +122,7 @@ class Process:
         )
 
     def wait_http(self, url: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"process exited early:\n{self.output()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"server at {url} did not come up:\n{self.output()}")
+        wait_healthy(self.proc, url, self.output, timeout)
 
     def output(self) -> str:
         if not self._log.closed:
