@@ -11,9 +11,10 @@ import contextlib
 import csv
 import io
 import json
-import time
+import logging
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,34 +34,12 @@ from entrepot.client import (
 )
 from entrepot.client.exports import filename_from_disposition
 from support.server import RunningServer, start_server
+from support.transport import scripted
 
 API = "/data-tools/api/v1"
 
 
 # -- against a scripted transport ------------------------------------------------------------
-class Recorder:
-    def __init__(self, *replies: httpx.Response | Callable[[httpx.Request], httpx.Response]):
-        self.replies = list(replies)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        return reply(request) if callable(reply) else reply
-
-
-@contextlib.contextmanager
-def scripted(
-    *replies: httpx.Response | Callable[[httpx.Request], httpx.Response],
-) -> Iterator[tuple[Client, Recorder]]:
-    recorder = Recorder(*replies)
-    with Client(
-        "http://exports.test", "tok", retries=0, http_transport=httpx.MockTransport(recorder)
-    ) as client:
-        yield client, recorder
-
-
 def ok(data: Any, status: int = 200, message: str = "ok") -> httpx.Response:
     return httpx.Response(status, json={"success": True, "message": message, "data": data})
 
@@ -473,17 +452,6 @@ def idle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServ
         running.stop()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
 def test_cancel_retry_and_delete(idle, tmp_path):
     running, client, table = idle
     job_ = client.exports.create(table, "csv")
@@ -527,6 +495,31 @@ def test_cancel_retry_and_delete(idle, tmp_path):
         client.exports.get(pending["id"])
 
 
+class _Reached(logging.Handler):
+    """Sets ``event`` when the server (in this process) logs that a job reached ``failpoint``."""
+
+    def __init__(self, failpoint: str) -> None:
+        super().__init__(logging.WARNING)
+        self.failpoint = failpoint
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(f"failpoint {self.failpoint} reached"):
+            self.event.set()
+
+
+@contextlib.contextmanager
+def failpoint_reached(failpoint: str) -> Iterator[threading.Event]:
+    """An event set when a job of the in-process server pauses at ``failpoint``."""
+    handler = _Reached(failpoint)
+    logger = logging.getLogger("entrepot.failpoints")
+    logger.addHandler(handler)
+    try:
+        yield handler.event
+    finally:
+        logger.removeHandler(handler)
+
+
 @pytest.fixture(scope="module")
 def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, str]]:
     """A server whose export jobs stop at ``exports.run.before_write`` (processing) until cancelled."""
@@ -540,8 +533,11 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, s
 
 def test_a_processing_job_cannot_be_deleted_until_cancelled(paused):
     client, table = paused
-    job_ = client.exports.create(table, "parquet")
-    processing = wait_for(lambda: (j := client.exports.get(job_["id"]))["status"] == "processing" and j)
+    with failpoint_reached("exports.run.before_write") as reached:
+        job_ = client.exports.create(table, "parquet")
+        assert reached.wait(30), "the export job did not reach its failpoint"
+    processing = client.exports.get(job_["id"])
+    assert processing["status"] == "processing", processing
     assert processing["started_at"] and processing["completed_at"] is None
     with pytest.raises(Conflict, match=r"Cannot delete job that is currently processing\. Cancel it first\."):
         client.exports.delete(job_["id"])

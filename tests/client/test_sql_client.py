@@ -13,7 +13,6 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import duckdb
@@ -31,33 +30,10 @@ from entrepot.client import (
     QueryResult,
     RateLimited,
 )
+from support.transport import scripted
 
 
 # -- against a scripted transport ------------------------------------------------------------
-class Recorder:
-    """An ``httpx.MockTransport`` handler that records requests (bodies read) and answers a script."""
-
-    def __init__(self, *replies: httpx.Response | Callable[[httpx.Request], httpx.Response]):
-        self.replies = list(replies)
-        self.requests: list[httpx.Request] = []
-        self.bodies: list[bytes] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.bodies.append(request.read())
-        self.requests.append(request)
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        return reply(request) if callable(reply) else reply
-
-
-@contextlib.contextmanager
-def scripted(
-    *replies: httpx.Response | Callable[[httpx.Request], httpx.Response],
-) -> Iterator[tuple[Client, Recorder]]:
-    recorder = Recorder(*replies)
-    with Client("http://sql.test", "tok", retries=0, http_transport=httpx.MockTransport(recorder)) as client:
-        yield client, recorder
-
-
 def _form(body: bytes) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(body.decode()).items()}
 
@@ -126,9 +102,7 @@ def test_a_statement_timeout_is_not_retried_but_a_busy_server_is():
     timed_out = httpx.Response(
         429, json={"error": ["You are over platform's limits: SQL query timeout error"]}
     )
-    recorder = Recorder(timed_out, ok)
-    transport = httpx.MockTransport(recorder)
-    with Client("http://sql.test", "tok", retries=3, backoff=0.01, http_transport=transport) as client:
+    with scripted(timed_out, ok, retries=3, backoff=0.01) as (client, recorder):
         with pytest.raises(RateLimited, match="SQL query timeout"):
             client.sql.query("select slow()")
         assert len(recorder.requests) == 1

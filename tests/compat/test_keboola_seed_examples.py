@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from compat.keboola_seeds import python_blocks
+from support.jobs import poll_kbc_job
 from support.server import RunningServer, start_server
 
 SEED_000 = "000_3535be2d0304cb51.txt"
@@ -50,20 +50,13 @@ def seed_env(tls_server, tmp_path, monkeypatch) -> dict[str, object]:  # type: i
         data={"name": "customers", "dataString": CUSTOMERS, "primaryKey": "id"},
         verify=str(ca),
     )
-    assert r.status_code == 202, r.text
-    _wait(api, headers, r.json()["id"], str(ca))
+    poll_kbc_job(api, headers, r, verify=str(ca), status="success")
     return {"api": api, "headers": headers, "ca": str(ca)}
 
 
-def _wait(api: str, headers: dict[str, str], job_id: int, ca: str) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = requests.get(f"{api}/jobs/{job_id}", headers=headers, verify=ca).json()
-        if job["status"] in ("success", "error"):
-            assert job["status"] == "success", job
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
+def _succeeded(env: dict, started: requests.Response | int) -> dict:  # type: ignore[type-arg]
+    """The job a seed block started (its 202 or id), finished and successful."""
+    return poll_kbc_job(env["api"], env["headers"], started, verify=env["ca"], status="success")
 
 
 def _rows(env: dict, table_id: str) -> list[dict[str, str]]:  # type: ignore[type-arg]
@@ -86,12 +79,12 @@ def test_seed_000_examples_run_unmodified(seed_env):
     ]
 
     exec(blocks[2], ns)  # create in.c-main.my_table with primary key id
-    _wait(seed_env["api"], seed_env["headers"], ns["job_id"], seed_env["ca"])
+    _succeeded(seed_env, ns["job_id"])
     exec(blocks[3], ns)  # full import: replaces the rows
-    _wait(seed_env["api"], seed_env["headers"], ns["job_id"], seed_env["ca"])
+    _succeeded(seed_env, ns["job_id"])
     assert [r["id"] for r in _rows(seed_env, "in.c-main.my_table")] == ["3", "4"]
     exec(blocks[4], ns)  # incremental: 1 updated... new key appended, 3 and 4 untouched
-    _wait(seed_env["api"], seed_env["headers"], ns["job_id"], seed_env["ca"])
+    _succeeded(seed_env, ns["job_id"])
     assert _rows(seed_env, "in.c-main.my_table") == [
         {"id": "1", "name": "foo_updated", "value": "150"},
         {"id": "3", "name": "baz", "value": "300"},
@@ -108,7 +101,7 @@ def test_seed_000_examples_run_unmodified(seed_env):
     assert sorted(r["id"] for r in paginate("in.c-main.my_table", chunk_size=3)) == ["1", "3", "4", "5"]
 
     exec(blocks[7], ns)  # export only what changed in the last 24 hours
-    job = _wait(seed_env["api"], seed_env["headers"], ns["job_id"], seed_env["ca"])
+    job = _succeeded(seed_env, ns["job_id"])
     assert job["results"]["file"]["id"]
 
     exec(blocks[8], ns)  # the complete example: export in.c-main.customers to customers.csv
@@ -127,7 +120,7 @@ def test_seed_001_examples_run_unmodified(seed_env):
     assert [row["city"] for row in ns["data"]] == ["Prague", "Brno", "Ostrava"]
 
     exec(blocks[2], ns)  # create in.c-main.my_table
-    _wait(seed_env["api"], seed_env["headers"], ns["job_id"], seed_env["ca"])
+    _succeeded(seed_env, ns["job_id"])
     assert _rows(seed_env, "in.c-main.my_table") == [
         {"id": "1", "name": "foo", "value": "100"},
         {"id": "2", "name": "bar", "value": "200"},
@@ -141,5 +134,4 @@ def test_seed_001_examples_run_unmodified(seed_env):
     ]
 
     exec(blocks[4], ns)  # changedSince export with GET
-    assert ns["response"].status_code == 202
-    _wait(seed_env["api"], seed_env["headers"], ns["response"].json()["id"], seed_env["ca"])
+    _succeeded(seed_env, ns["response"])  # a JSON 202, then the finished job

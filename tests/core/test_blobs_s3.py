@@ -18,6 +18,7 @@ from entrepot.config import Settings
 from entrepot.core.blobs import open_store, parse_s3_url
 from entrepot.core.blobs.s3 import MAX_PARTS, S3BlobStore
 from entrepot.core.errors import InvalidInput, NotFound, Unavailable
+from support.jobs import wait_kbc_job
 from support.server import free_port, start_server
 
 MiB = 1024 * 1024
@@ -342,18 +343,6 @@ def test_defaults_stay_local(tmp_path):
 # -- a whole server on S3 -------------------------------------------------------------------------
 
 
-def _wait(server, response: requests.Response) -> dict:
-    assert response.status_code == 202, response.text
-    job = response.json()
-    deadline = time.monotonic() + 60
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-        job = requests.get(f"{server.url}/v2/storage/jobs/{job['id']}", headers=server.headers()).json()
-    assert job["status"] == "success", job
-    return job
-
-
 def _upload(server, name: str, content: bytes) -> dict:
     r = requests.post(
         f"{server.url}/v2/storage/files/prepare",
@@ -392,34 +381,39 @@ def test_a_server_keeps_files_and_table_exports_in_s3(tmp_path, s3_server, bucke
         # a table created from that file, rows added from inline CSV, then exported
         r = requests.post(f"{api}/buckets", headers=server.headers(), data={"name": "s3", "stage": "in"})
         assert r.status_code == 201, r.text
-        created = _wait(
+        created = wait_kbc_job(
             server,
             requests.post(
                 f"{api}/buckets/in.c-s3/tables-async",
                 headers=server.headers(),
                 data={"name": "people", "dataFileId": str(uploaded["id"]), "primaryKey[]": "id"},
             ),
+            status="success",
         )
         table_id = created["results"]["id"]
-        _wait(
+        wait_kbc_job(
             server,
             requests.post(
                 f"{api}/tables/{table_id}/import-async",
                 headers=server.headers(),
                 data={"dataString": "id,name\n3,Cyd\n", "incremental": "1"},
             ),
+            status="success",
         )
         gz = _upload(server, "more.csv.gz", gzip.compress(b"id,name\n4,Dee\n"))
-        _wait(
+        wait_kbc_job(
             server,
             requests.post(
                 f"{api}/tables/{table_id}/import-async",
                 headers=server.headers(),
                 data={"dataFileId": str(gz["id"]), "incremental": "1"},
             ),
+            status="success",
         )
-        exported = _wait(
-            server, requests.post(f"{api}/tables/{table_id}/export-async", headers=server.headers())
+        exported = wait_kbc_job(
+            server,
+            requests.post(f"{api}/tables/{table_id}/export-async", headers=server.headers()),
+            status="success",
         )
         export_file = exported["results"]["file"]["id"]
         export = requests.get(_detail(server, export_file)["url"])

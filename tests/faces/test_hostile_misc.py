@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from entrepot.logs import ContextFilter, JsonFormatter, TextFormatter
+from support.jobs import wait_kbc_job
 from support.server import RunningServer
 
 FORGED = "2026-12-04 19:00:00,000 WARNING entrepot.auth: FORGED"
@@ -124,19 +125,6 @@ def test_a_traceback_cannot_start_a_log_line_of_its_own() -> None:
 # -- 7a. a CSV wider than a table may be ---------------------------------------------------------
 
 
-def _job(server: RunningServer, response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 202, response.text
-    job = response.json()
-    if job["status"] in ("waiting", "processing"):  # the long poll answers when the job is done
-        job = httpx.get(
-            f"{server.url}/v2/storage/jobs/{job['id']}",
-            params={"wait": 30},
-            headers=server.headers(),
-            timeout=40,
-        ).json()
-    return job
-
-
 @pytest.fixture(scope="module")
 def bucket(server) -> str:  # type: ignore[no-untyped-def]
     r = httpx.post(f"{server.url}/v2/storage/buckets", headers=server.headers(), data={"name": "hostile"})
@@ -158,7 +146,7 @@ def test_a_csv_of_ten_thousand_columns_is_refused_with_the_column_limit(server, 
         headers=server.headers(),
         data={"name": "wide", "dataString": wide},
     )
-    job = _job(server, r)
+    job = wait_kbc_job(server, r)
     assert job["status"] == "error", job
     assert job["error"]["message"] == "the CSV file has 10000 columns; a table has at most 1000", job
     assert job["error"]["code"] == "csv.tooManyColumns"
@@ -171,13 +159,13 @@ def test_a_csv_of_ten_thousand_columns_is_refused_with_the_column_limit(server, 
         headers=server.headers(),
         data={"name": "narrow", "dataString": "c0,c1\na,b\n"},
     )
-    assert _job(server, r)["status"] == "success"
+    assert wait_kbc_job(server, r)["status"] == "success"
     r = httpx.post(
         f"{server.url}/v2/storage/tables/{bucket}.narrow/import-async",
         headers=server.headers(),
         data={"dataString": wide, "incremental": "1"},
     )
-    job = _job(server, r)
+    job = wait_kbc_job(server, r)
     assert job["status"] == "error" and "a table has at most 1000" in job["error"]["message"], job
     detail = httpx.get(f"{server.url}/v2/storage/tables/{bucket}.narrow", headers=server.headers()).json()
     assert detail["columns"] == ["c0", "c1"] and detail["rowsCount"] == 1, detail

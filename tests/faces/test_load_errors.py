@@ -169,10 +169,6 @@ def _kbc(server: RunningServer) -> str:
     return f"{server.url}/v2/storage"
 
 
-def _wait(server: RunningServer, r: requests.Response) -> dict[str, Any]:
-    return wait_kbc_job(server, r)
-
-
 @pytest.fixture(scope="module")
 def kbc_table(server: RunningServer) -> str:
     r = requests.post(f"{_kbc(server)}/buckets", headers=server.headers(), data={"name": "loaderr"})
@@ -182,7 +178,7 @@ def kbc_table(server: RunningServer) -> str:
         headers=server.headers(),
         data={"name": "t", "dataString": "id,v\n1,a\n2,b\n"},
     )
-    assert _wait(server, r)["status"] == "success"
+    assert wait_kbc_job(server, r)["status"] == "success"
     return "in.c-loaderr.t"
 
 
@@ -202,7 +198,7 @@ def test_import_error_and_its_details_are_capped(server, kbc_table, row, reason)
         data=b"id,v\n3,c\n" + row,
         timeout=120,
     )
-    job = _wait(server, r)
+    job = wait_kbc_job(server, r)
     assert job["status"] == "error", job
     error = job["error"]
     assert error["message"].startswith("invalid CSV on line 3: "), error["message"][:2000]

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import requests
+
+from support.jobs import wait_kbc_job
 
 
 def _api(server) -> str:  # type: ignore[no-untyped-def]
     return f"{server.url}/v2/storage"
-
-
-def _wait(server, response: requests.Response) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    assert response.status_code == 202, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    job = response.json()
-    deadline = time.monotonic() + 30
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-        job = requests.get(f"{_api(server)}/jobs/{job['id']}", headers=server.headers()).json()
-    return job
 
 
 def _create_table(server, bucket: str, name: str, csv: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -29,9 +17,7 @@ def _create_table(server, bucket: str, name: str, csv: str) -> dict:  # type: ig
         headers={**server.headers(), "Content-Type": "text/csv"},
         params={"name": name, "dataString": csv},
     )
-    job = _wait(server, r)
-    assert job["status"] == "success", job
-    return job
+    return wait_kbc_job(server, r, status="success")  # a JSON 202, then the finished job
 
 
 def test_create_bucket_returns_201_with_prefixed_name(server) -> None:  # type: ignore[no-untyped-def]
@@ -127,8 +113,8 @@ def test_async_force_delete_is_a_bucket_delete_job(server) -> None:  # type: ign
         headers=server.headers(),
         params={"force": "True", "async": "True"},
     )
-    job = _wait(server, r)
-    assert job["status"] == "success" and job["operationName"] == "bucketDelete"
+    job = wait_kbc_job(server, r, status="success")  # a JSON 202, then the finished job
+    assert job["operationName"] == "bucketDelete"
     assert requests.get(f"{_api(server)}/buckets/in.c-adel", headers=server.headers()).status_code == 404
     # the name is free again, and so is the lake schema
     assert (

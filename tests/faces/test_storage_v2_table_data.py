@@ -11,24 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from support.jobs import wait_kbc_job
+
 BUCKET = "in.c-data"
-
-
-def wait_job(server, job: dict, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while job["status"] not in ("success", "error"):
-        assert time.monotonic() < deadline, f"job {job['id']} did not finish: {job}"
-        time.sleep(0.1)
-        job = requests.get(f"{server.url}/v2/storage/jobs/{job['id']}", headers=server.headers()).json()
-    return job
-
-
-def succeeded(server, response: requests.Response) -> dict:
-    assert response.status_code == 202, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    job = wait_job(server, response.json())
-    assert job["status"] == "success", job
-    return job
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +31,7 @@ def create_table(server, bucket: str, name: str, data: str, **extra: str) -> str
         headers=server.headers(),
         data={"name": name, "dataString": data, **extra},
     )
-    job = succeeded(server, r)
+    job = wait_kbc_job(server, r, status="success", timeout=120)
     return job["results"]["id"]
 
 
@@ -56,7 +41,7 @@ def import_rows(server, table_id: str, data: str) -> None:
         headers=server.headers(),
         data={"dataString": data, "incremental": "1"},
     )
-    succeeded(server, r)
+    wait_kbc_job(server, r, status="success")
 
 
 def preview(server, table_id: str, **params) -> requests.Response:
@@ -80,6 +65,7 @@ def two_rows(server, bucket) -> str:
 def changes(server, bucket) -> dict:
     """A table with rows 1-3 loaded first and rows 4-5 imported after ``between``."""
     table_id = create_table(server, bucket, "changes", 'id,name,note\n1,one,"a ""q"""\n2,two,\n3,three,x\n')
+    # not synchronisation (the job is done): clock readings a tick apart, even on a coarse clock
     time.sleep(0.05)
     between = datetime.now(UTC)
     time.sleep(0.05)
@@ -259,7 +245,7 @@ def run_export(server, table_id: str, method: str = "post", **params) -> dict:
         headers=server.headers(),
         **({"data": params} if method == "post" else {"params": params}),
     )
-    job = succeeded(server, r)
+    job = wait_kbc_job(server, r, status="success", timeout=120)
     assert job["operationName"] == "tableExport" and job["tableId"] == table_id
     return job
 
@@ -297,15 +283,7 @@ def test_export_get_alias_like_seed_001(server, changes):
         f"{server.url}/v2/storage/tables/{changes['id']}/export-async",
         headers={"X-StorageApi-Token": server.token},
     )
-    job_id = response.json()["id"]
-    while True:
-        job = requests.get(
-            f"{server.url}/v2/storage/jobs/{job_id}", headers={"X-StorageApi-Token": server.token}
-        ).json()
-        if job["status"] in ["success", "error"]:
-            break
-        time.sleep(0.2)
-    assert job["status"] == "success", job
+    job = wait_kbc_job(server, response, status="success")  # a JSON 202, then the finished job
     data = list(csv.DictReader(io.StringIO(requests.get(job["results"]["file"]["url"]).text)))
     assert [row["id"] for row in data] == ["1", "2", "3", "4", "5"]
     assert data[0] == {"id": "1", "name": "one", "note": 'a "q"'}
@@ -383,7 +361,7 @@ def test_delete_rows_with_a_where_filter(server, bucket):
         headers=server.headers(),
         params={"whereColumn": "kind", "whereValues[]": ["a"]},
     )
-    job = succeeded(server, r)
+    job = wait_kbc_job(server, r, status="success")
     assert job["operationName"] == "tableRowsDelete" and job["results"] == {"deletedRows": 2}
     assert table_detail(server, table)["rowsCount"] == 2
     assert ids(preview(server, table)) == ["2", "4"]
@@ -393,7 +371,7 @@ def test_delete_rows_with_a_where_filter(server, bucket):
         headers=server.headers(),
         json={"whereFilters": [{"column": "id", "operator": "eq", "values": ["4"]}]},
     )
-    assert succeeded(server, r)["results"] == {"deletedRows": 1}
+    assert wait_kbc_job(server, r, status="success")["results"] == {"deletedRows": 1}
     assert ids(preview(server, table)) == ["2"]
 
 
@@ -414,13 +392,18 @@ def test_delete_rows_needs_a_filter_unless_allow_truncate(server, bucket):
         ).status_code
         == 404
     )
-    job = succeeded(server, requests.delete(url, headers=server.headers(), params={"allowTruncate": "true"}))
+    job = wait_kbc_job(
+        server,
+        requests.delete(url, headers=server.headers(), params={"allowTruncate": "true"}),
+        status="success",
+    )
     assert job["results"] == {"deletedRows": 2}
     assert table_detail(server, table)["rowsCount"] == 0
 
 
 def test_delete_rows_changed_since(server, bucket):
     table = create_table(server, bucket, "delsince", "id\n1\n2\n")
+    # not synchronisation (the job is done): clock readings a tick apart, even on a coarse clock
     time.sleep(0.05)
     between = datetime.now(UTC)
     time.sleep(0.05)
@@ -430,7 +413,7 @@ def test_delete_rows_changed_since(server, bucket):
         headers=server.headers(),
         json={"changedSince": between.isoformat()},
     )
-    assert succeeded(server, r)["results"] == {"deletedRows": 1}
+    assert wait_kbc_job(server, r, status="success")["results"] == {"deletedRows": 1}
     assert ids(preview(server, table)) == ["1", "2"]
 
 
@@ -455,8 +438,7 @@ def test_preview_answers_json_when_the_accept_header_asks_for_it(server):
         headers=headers,
         data={"name": "t", "dataString": "a,b\n1,2\n"},
     )
-    assert r.status_code == 202
-    requests.get(f"{server.url}/v2/storage/jobs/{r.json()['id']}", headers=headers, params={"wait": 20})
+    wait_kbc_job(server, r, status="success")
     url = f"{server.url}/v2/storage/tables/in.c-accept.t/data-preview"
     as_json = requests.get(url, headers={**headers, "Accept": "application/json"})
     assert as_json.headers["content-type"].startswith("application/json")

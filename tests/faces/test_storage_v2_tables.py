@@ -20,10 +20,6 @@ def _api(server) -> str:  # type: ignore[no-untyped-def]
     return f"{server.url}/v2/storage"
 
 
-def _wait(server, response: requests.Response) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    return wait_kbc_job(server, response)
-
-
 @pytest.fixture(scope="module")
 def bucket(server) -> str:  # type: ignore[no-untyped-def]
     r = requests.post(f"{_api(server)}/buckets", headers=server.headers(), data={"name": "tables"})
@@ -38,7 +34,7 @@ def _create(server, bucket: str, csv: str, **params: Any) -> tuple[str, dict[str
         headers={**server.headers(), "Content-Type": "text/csv"},
         params={"name": name, "dataString": csv, **params},
     )
-    return f"{bucket}.{name}", _wait(server, r)
+    return f"{bucket}.{name}", wait_kbc_job(server, r)
 
 
 def _import(server, table_id: str, csv: str, **params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -47,7 +43,7 @@ def _import(server, table_id: str, csv: str, **params: Any) -> dict[str, Any]:  
         headers={**server.headers(), "Content-Type": "text/csv"},
         params={"dataString": csv, **params},
     )
-    return _wait(server, r)
+    return wait_kbc_job(server, r)
 
 
 def _rows(server, table_id: str) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
@@ -106,7 +102,7 @@ def test_create_from_form_datastring_and_composite_primary_key(server, bucket) -
             "escapedBy": "",
         },
     )
-    job = _wait(server, r)
+    job = wait_kbc_job(server, r)
     assert job["status"] == "success", job
     detail = _detail(server, f"{bucket}.formtable")
     assert detail["primaryKey"] == ["col1", "col2"] and detail["rowsCount"] == 1
@@ -123,7 +119,7 @@ def test_create_from_data_file_id_gzipped_with_tab_delimiter(server, bucket, tmp
         headers=server.headers(),
         data={"name": "fromfile", "dataFileId": str(file.id), "delimiter": "\\t"},
     )
-    job = _wait(server, r)
+    job = wait_kbc_job(server, r)
     assert job["status"] == "success", job
     assert _rows(server, f"{bucket}.fromfile") == [("1", "x"), ("2", "y")]
 
@@ -232,7 +228,7 @@ def test_import_adds_new_columns_and_ignores_primary_key_array(server, bucket) -
         headers=server.headers(),
         data={"dataString": "a,b\n2,x\n", "incremental": "1", "primaryKey[]": ["a", "b"]},
     )
-    job = _wait(server, r)
+    job = wait_kbc_job(server, r)
     assert job["status"] == "success", job
     detail = _detail(server, table_id)
     assert detail["columns"] == ["a", "b"] and detail["primaryKey"] == []
@@ -247,7 +243,7 @@ def test_import_without_headers_uses_table_order_or_columns(server, bucket) -> N
         headers=server.headers(),
         data={"dataString": "6,5\n", "incremental": "1", "columns[]": ["b", "a"]},
     )
-    assert _wait(server, r)["status"] == "success"
+    assert wait_kbc_job(server, r)["status"] == "success"
     assert _rows(server, table_id) == [("1", "2"), ("3", "4"), ("5", "6")]
 
 
@@ -271,7 +267,7 @@ def test_bad_import_leaves_table_unchanged(server, bucket, csv, fragment) -> Non
         headers={**server.headers(), "Content-Type": "text/csv"},
         data=body,
     )
-    job = _wait(server, r)
+    job = wait_kbc_job(server, r)
     assert job["status"] == "error", job
     assert fragment in job["error"]["message"], job["error"]
     got = requests.get(f"{_api(server)}/jobs/{job['id']}", headers=server.headers()).json()
@@ -317,12 +313,12 @@ def test_post_primary_key_on_table_url_like_seed_000(server, bucket) -> None:  #
 def test_primary_key_jobs_add_and_remove(server, bucket) -> None:  # type: ignore[no-untyped-def]
     table_id, _ = _create(server, bucket, "id,v\n1,a\n1,b\n")
     h = server.headers()
-    job = _wait(
+    job = wait_kbc_job(
         server,
         requests.post(f"{_api(server)}/tables/{table_id}/primary-key", headers=h, data={"columns[]": ["id"]}),
     )
     assert job["status"] == "error" and "duplicate" in job["error"]["message"]
-    job = _wait(
+    job = wait_kbc_job(
         server,
         requests.post(
             f"{_api(server)}/tables/{table_id}/primary-key/",
@@ -334,7 +330,7 @@ def test_primary_key_jobs_add_and_remove(server, bucket) -> None:  # type: ignor
     assert _detail(server, table_id)["primaryKey"] == ["id"]
     r = requests.post(f"{_api(server)}/tables/{table_id}/primary-key", headers=h, data={"columns[]": ["v"]})
     assert r.status_code == 400
-    job = _wait(server, requests.delete(f"{_api(server)}/tables/{table_id}/primary-key", headers=h))
+    job = wait_kbc_job(server, requests.delete(f"{_api(server)}/tables/{table_id}/primary-key", headers=h))
     assert job["status"] == "success" and job["operationName"] == "tablePrimaryKeyDelete"
     assert _detail(server, table_id)["primaryKey"] == []
 
@@ -345,7 +341,7 @@ def test_delete_table_sync_and_async(server, bucket) -> None:  # type: ignore[no
     assert r.status_code == 204
     assert requests.get(f"{_api(server)}/tables/{table_id}", headers=server.headers()).status_code == 404
     table_id, _ = _create(server, bucket, "a\n1\n")
-    job = _wait(
+    job = wait_kbc_job(
         server,
         requests.delete(
             f"{_api(server)}/tables/{table_id}", headers=server.headers(), params={"async": "true"}
@@ -359,7 +355,9 @@ def test_optimize_is_a_job_that_succeeds(server, bucket) -> None:  # type: ignor
     table_id, _ = _create(server, bucket, "a\n1\n")
     for i in range(3):
         _import(server, table_id, f"a\n{i}\n", incremental="1")
-    job = _wait(server, requests.post(f"{_api(server)}/tables/{table_id}/optimize", headers=server.headers()))
+    job = wait_kbc_job(
+        server, requests.post(f"{_api(server)}/tables/{table_id}/optimize", headers=server.headers())
+    )
     assert job["status"] == "success", job
     assert job["operationName"] == "tableOptimize"
     assert _detail(server, table_id)["rowsCount"] == 4

@@ -16,9 +16,11 @@ import pytest
 
 from entrepot.config import Settings
 from entrepot.core.auth import TokenSpec, create_token
+from entrepot.core.catalog import Job
 from entrepot.core.jobs import RUNNING, SUCCEEDED
 from entrepot.core.projects import create_project
 from entrepot.core.services import Services
+from support.jobs import poll_kbc_job
 from support.server import Process, cli_env, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -46,14 +48,27 @@ def _env(tmp_path: Path, catalog_url: str | None) -> dict[str, str]:
 
 
 def _wait_for(predicate, timeout: float, what: str, procs: list[Process] = ()):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it holds: only for a state no wait answers (a job *started* in
+    another process); finished jobs are awaited with ``_succeeded``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(0.05)  # nothing signals "running" across processes: re-read the shared catalog
     logs = "\n".join(p.output() for p in procs)
     raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+def _succeeded(services: Services, job_ids: list[int], timeout: float, procs: list[Process]) -> list[Job]:
+    """The jobs, each waited for with ``JobQueue.wait`` until it finishes, all succeeded."""
+    deadline = time.monotonic() + timeout
+    done = [services.jobs.wait(job_id, timeout=max(0.0, deadline - time.monotonic())) for job_id in job_ids]
+    failed = [(j.id, j.status) for j in done if j.status != SUCCEEDED]
+    if failed:
+        logs = "\n".join(p.output() for p in procs)
+        raise AssertionError(f"jobs not succeeded in {timeout} s: {failed[:10]}\n{logs}")
+    return done
 
 
 def test_killed_worker_job_is_finished_by_another_worker_exactly_once(tmp_path, shared):
@@ -74,12 +89,7 @@ def test_killed_worker_job_is_finished_by_another_worker_exactly_once(tmp_path, 
 
     second = Process(["worker", "--concurrency", "1"], env, tmp_path / "second.log")
     try:
-        done = _wait_for(
-            lambda: (j := services.jobs.get(job.id)).status == SUCCEEDED and j,
-            60,
-            "the job to be recovered",
-            [second],
-        )
+        [done] = _succeeded(services, [job.id], 60, [second])  # recovered by the second worker
     finally:
         second.stop()
     lines = out.read_text().splitlines()
@@ -96,9 +106,7 @@ def test_four_worker_processes_run_200_jobs_each_exactly_once(tmp_path, shared):
     env = _env(tmp_path, catalog_url)
     workers = [Process(["worker", "--concurrency", "2"], env, tmp_path / f"w{i}.log") for i in range(4)]
     try:
-        _wait_for(
-            lambda: services.jobs.counts().get(SUCCEEDED, 0) == 200, 120, "200 jobs to succeed", workers
-        )
+        _succeeded(services, [j.id for j in jobs], 120, workers)
     finally:
         for w in workers:
             w.stop()
@@ -122,17 +130,15 @@ def test_serve_without_workers_leaves_jobs_to_entrepot_worker(tmp_path, shared):
     try:
         serve.wait_http(url)
         job = services.jobs.submit(project_id, "test.record", {"path": str(out)})
-        detail = f"{url}/v2/storage/jobs/{job.id}"
         headers = {"X-StorageApi-Token": token}
-        time.sleep(0.5)
-        assert httpx.get(detail, headers=headers).json()["status"] == "waiting"  # nobody runs it yet
+        # the long poll gives the job half a second to finish: nobody runs it yet
+        r = httpx.get(f"{url}/v2/storage/jobs/{job.id}", headers=headers, params={"wait": 0.5})
+        assert r.status_code == 200 and r.json()["status"] == "waiting", r.text
         worker = Process(["worker"], env, tmp_path / "worker.log")
-        body = _wait_for(
-            lambda: (b := httpx.get(detail, headers=headers).json())["status"] == "success" and b,
-            30,
-            "the worker to run the job",
-            [serve, worker],
-        )
+        try:
+            body = poll_kbc_job(f"{url}/v2/storage", headers, job.id, timeout=30, status="success")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{serve.output()}\n{worker.output()}") from exc
         assert f"-{worker.proc.pid}-" in body["results"]["worker"]
         assert out.read_text().splitlines() == [f"{job.id} {body['results']['worker']}"]
     finally:
