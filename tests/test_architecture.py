@@ -1,4 +1,4 @@
-"""The shape of the code: no import cycles, a core without the web layer, config as a leaf.
+"""The shape of the code: no import cycles, a core without the web layer, thin faces, config as a leaf.
 
 The imports are read from the source with ``ast``, not by importing anything, so an import
 inside a function or under ``if TYPE_CHECKING:`` counts as much as one at the top of a module.
@@ -23,6 +23,9 @@ ABOVE_CORE = ("entrepot.faces", "entrepot.cli", "entrepot.app", "entrepot.server
 # the only entrepot modules ``entrepot.config`` may import; each is a leaf (imports nothing from entrepot)
 CONFIG_MAY_IMPORT = frozenset({"entrepot.syntax"})
 LEAVES = frozenset({"entrepot.syntax", "entrepot._version"})
+
+# what a face never touches: it gets views and commands from the core, not its machinery
+FACES_NEVER_IMPORT = ("sqlalchemy", "duckdb", "entrepot.core.catalog")
 
 Edge = tuple[str, int]  # (imported module, line)
 
@@ -137,6 +140,15 @@ def core_modules() -> list[str]:
     return [m for m in modules() if m == "entrepot.core" or m.startswith("entrepot.core.")]
 
 
+def face_modules() -> list[str]:
+    return [m for m in modules() if m.startswith("entrepot.faces.")]
+
+
+def tree(module: str) -> ast.Module:
+    path = modules()[module]
+    return ast.parse(path.read_text(), filename=str(path))
+
+
 def describe(module: str, line: int) -> str:
     return f"{modules()[module].relative_to(SRC.parent)}:{line}"
 
@@ -195,3 +207,79 @@ def test_leaf_modules_import_nothing_from_entrepot():
         if target == "entrepot" or target.startswith("entrepot.")
     ]
     assert found == []
+
+
+def test_faces_never_import_the_catalog_the_engine_or_private_names_of_the_core():
+    found = [
+        f"{describe(module, line)} imports {target}"
+        for module in face_modules()
+        for target, line in imports(module)
+        if any(target == banned or target.startswith(f"{banned}.") for banned in FACES_NEVER_IMPORT)
+    ]
+    for module in face_modules():
+        for node in ast.walk(tree(module)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("entrepot.core"):
+                found.extend(
+                    f"{describe(module, node.lineno)} imports the private {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_")
+                )
+    assert found == []
+
+
+def test_faces_never_open_catalog_sessions():
+    found = [
+        f"{describe(module, node.lineno)} opens a catalog session"
+        for module in face_modules()
+        for node in ast.walk(tree(module))
+        if isinstance(node, ast.Attribute)
+        and node.attr == "session"
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "catalog"
+    ]
+    assert found == []
+
+
+def test_core_names_no_http_status():
+    """Errors carry a kind; each face maps kinds to its API's statuses (``faces/errors.py``)."""
+    found = []
+    for module in core_modules():
+        for node in ast.walk(tree(module)):
+            if isinstance(node, ast.ClassDef):
+                found.extend(
+                    f"{describe(module, item.lineno)}: class {node.name} sets an HTTP status"
+                    for item in node.body
+                    if isinstance(item, ast.Assign | ast.AnnAssign)
+                    and isinstance(item.value, ast.Constant)
+                    and isinstance(item.value.value, int)
+                    and any(
+                        isinstance(t, ast.Name) and t.id in ("status", "status_code")
+                        for t in (item.targets if isinstance(item, ast.Assign) else [item.target])
+                    )
+                )
+            elif isinstance(node, ast.keyword) and node.arg == "status_code":
+                found.append(f"{describe(module, node.value.lineno)}: passes status_code=")
+    assert found == []
+
+
+FACE_PACKAGE_EXPORTS = ("FACE", "router", "PREFIXES", "TAG", "render_error")
+
+
+def test_every_face_package_exports_the_same_names_and_is_mounted():
+    import importlib
+
+    from entrepot.app import FACES
+
+    packages = sorted(m for m in face_modules() if modules()[m].name == "__init__.py" and m.count(".") == 2)
+    assert packages, "no face packages found"
+    for name in packages:
+        package = importlib.import_module(name)
+        missing = [n for n in FACE_PACKAGE_EXPORTS if n not in getattr(package, "__all__", ())]
+        assert missing == [], f"{name}.__all__ lacks {missing}"
+        face = package.FACE
+        assert face in FACES, f"{name}.FACE is not mounted by entrepot.app.FACES"
+        assert (face.tag, face.prefixes, face.render_error) == (
+            package.TAG,
+            package.PREFIXES,
+            package.render_error,
+        )

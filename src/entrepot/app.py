@@ -16,8 +16,8 @@ from entrepot._version import __version__
 from entrepot.config import Settings
 from entrepot.core.services import Services
 from entrepot.faces import apidocs, carto, exports, home, ops, spaces, storage_v2
-from entrepot.faces.errors import install_error_handlers, register_face
-from entrepot.faces.storage_v2.render import render_error as keboola_error
+from entrepot.faces.errors import install_error_handlers
+from entrepot.faces.face import Face
 from entrepot.logs import request_id_var
 from entrepot.metrics import REQUEST_LATENCY
 
@@ -25,10 +25,8 @@ log = logging.getLogger("entrepot.http")
 _BRANCH_RE = re.compile(r"^/v2/storage/branch/(?:default|\d+)/(?!metadata(?:/|$))(.+)$")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-register_face(storage_v2.PREFIX + "/", keboola_error)
-for _prefix in carto.PREFIXES:
-    register_face(_prefix, carto.render_error)
-register_face(exports.PREFIX + "/", exports.render_error)
+# Every API the server speaks, in the order their routes are tried (and tagged in /docs).
+FACES: tuple[Face, ...] = (home.FACE, ops.FACE, storage_v2.FACE, spaces.FACE, carto.FACE, exports.FACE)
 
 
 class RequestContext:
@@ -69,6 +67,17 @@ class RequestContext:
             request_id_var.reset(token)
 
 
+def _openapi_tags(faces: tuple[Face, ...]) -> list[dict[str, str]]:
+    tags: dict[str, str] = {}
+    for face in faces:
+        tags.setdefault(face.tag, face.description)
+    ops_tag = tags.pop(ops.TAG)  # listed last, after the APIs
+    return [
+        *({"name": t, "description": d} for t, d in tags.items()),
+        {"name": ops.TAG, "description": ops_tag},
+    ]
+
+
 def create_app(
     settings: Settings, services: Services | None = None, *, workers: int | None = None
 ) -> FastAPI:
@@ -98,35 +107,13 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by faces/apidocs.py with the package's own assets
         redoc_url=None,
-        openapi_tags=[
-            {
-                "name": storage_v2.TAG,
-                "description": "Keboola Storage API v2 compatible tables, files and jobs.",
-            },
-            {
-                "name": spaces.TAG,
-                "description": "Object storage spaces (DCSS): objects, presigned URLs, multipart uploads.",
-            },
-            {
-                "name": carto.TAG,
-                "description": "CARTO-compatible SQL API: queries, batch jobs, COPY FROM/TO.",
-            },
-            {
-                "name": exports.TAG,
-                "description": "Export jobs (csv, json, parquet, excel) with filters, and export templates.",
-            },
-            {"name": ops.TAG, "description": "Health, readiness and metrics."},
-        ],
+        openapi_tags=_openapi_tags(FACES),
     )
     if services is not None:
         app.state.services = services
-    install_error_handlers(app)
+    install_error_handlers(app, FACES)
     apidocs.install(app)
-    app.include_router(home.router)
-    app.include_router(ops.router)
-    app.include_router(storage_v2.router())
-    app.include_router(spaces.router())
-    app.include_router(carto.router())
-    app.include_router(exports.router())
+    for face in FACES:
+        app.include_router(face.router())
     app.add_middleware(RequestContext)
     return app

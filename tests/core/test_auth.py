@@ -6,21 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from entrepot.config import Settings
 from entrepot.core import auth
 from entrepot.core.auth import TokenSpec
 from entrepot.core.catalog import Token
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from entrepot.core.projects import create_project
-from entrepot.core.services import Services
-
-
-@pytest.fixture
-def services(tmp_path, catalog_url):
-    svc = Services.open(Settings(data_dir=tmp_path, catalog_url=catalog_url))
-    yield svc
-    svc.close()
 
 
 @pytest.fixture

@@ -7,22 +7,12 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from entrepot.config import Settings
 from entrepot.core import auth
 from entrepot.core.catalog import ExportJob, File, Project, Space, Token
 from entrepot.core.errors import NotFound
 from entrepot.core.jobs.visibility import can_see
 from entrepot.core.projects import create_project
 from entrepot.core.services import Services
-
-
-@pytest.fixture
-def services(tmp_path, catalog_url):
-    svc = Services.open(Settings(data_dir=tmp_path, catalog_url=catalog_url))
-    yield svc
-    svc.close()
 
 
 class World:

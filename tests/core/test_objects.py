@@ -19,10 +19,8 @@ from entrepot.core.services import Services
 
 
 @pytest.fixture
-def services(tmp_path, catalog_url):
-    svc = Services.open(Settings(data_dir=tmp_path, catalog_url=catalog_url, secret_key="first-secret"))
-    yield svc
-    svc.close()
+def settings(tmp_path, catalog_url):
+    return Settings(data_dir=tmp_path, catalog_url=catalog_url, secret_key="first-secret")
 
 
 def test_listing_is_in_byte_order_on_every_catalog(services):

@@ -13,7 +13,6 @@ from entrepot.core.tables.names import (
     validate_column_names,
     validate_table_name,
 )
-from entrepot.core.tables.store import lake_ref
 
 
 def test_bucket_and_table_ids_parse() -> None:
@@ -59,10 +58,6 @@ def test_csv_dialect_rules() -> None:
     assert csv_dialect(",", "", "").enclosure == ""
     with pytest.raises(InvalidInput):
         csv_dialect(",", '"', "\\")
-
-
-def test_lake_ref_quotes_both_parts() -> None:
-    assert lake_ref("in.c-main", "my_table") == '"in.c-main"."my_table"'
 
 
 def test_names_with_a_trailing_newline_are_refused():

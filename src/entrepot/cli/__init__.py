@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from entrepot.cli import admin, data, exports, server, spaces, sql
+from entrepot.cli.options import Commands
 
 app = typer.Typer(
     help="entrepot: self-hosted tables, object spaces, SQL and exports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=Commands,  # the one error exit of every command
 )
 app.command()(server.serve)
 app.command()(server.worker)

@@ -14,14 +14,12 @@ from entrepot.cli.options import (
     ConfigFile,
     DataDir,
     Wide,
-    err,
     out,
     print_json,
     print_table,
     settings_from,
 )
 from entrepot.core import auth
-from entrepot.core.errors import EntrepotError
 from entrepot.core.projects import create_project, get_project, list_projects
 from entrepot.core.services import Services
 
@@ -31,11 +29,6 @@ tokens = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 
 def _open(data_dir: Path | None, config: Path | None, catalog_url: str | None) -> Services:
     return Services.open(settings_from(config, data_dir=data_dir, catalog_url=catalog_url))
-
-
-def _fail(exc: EntrepotError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.message}")
-    return typer.Exit(1)
 
 
 @projects.command("create")
@@ -54,8 +47,6 @@ def projects_create(
     services = _open(data_dir, config, catalog_url)
     try:
         created = create_project(services.catalog, name, description)
-    except EntrepotError as exc:
-        raise _fail(exc) from exc
     finally:
         services.close()
     if as_json:
@@ -135,8 +126,6 @@ def tokens_create(
             owner=owner,
         )
         issued = auth.create_token(services.catalog, proj.id, spec)
-    except EntrepotError as exc:
-        raise _fail(exc) from exc
     finally:
         services.close()
     if as_json:
@@ -161,8 +150,6 @@ def tokens_list(
     try:
         proj = get_project(services.catalog, project)
         rows = auth.list_tokens(services.catalog, proj.id)
-    except EntrepotError as exc:
-        raise _fail(exc) from exc
     finally:
         services.close()
     data = [
@@ -202,8 +189,6 @@ def tokens_revoke(
     services = _open(data_dir, config, catalog_url)
     try:
         auth.revoke_token(services.catalog, token_id)
-    except EntrepotError as exc:
-        raise _fail(exc) from exc
     finally:
         services.close()
     out.print(f"token {token_id} revoked")

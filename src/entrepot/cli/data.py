@@ -7,44 +7,29 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 import typer
 
-from entrepot.cli.options import AsJson, Col, Wide, err, print_json, print_table, progress_bars
+from entrepot.cli.options import (
+    AsJson,
+    Col,
+    Token,
+    Url,
+    Wide,
+    err,
+    fail,
+    print_json,
+    print_table,
+    progress_bars,
+)
+from entrepot.cli.options import api_client as _client
 
 buckets = typer.Typer(help="Buckets of a running server (Keboola Storage API).", no_args_is_help=True)
 tables = typer.Typer(
     help="Tables of a running server: create, import, export, preview.", no_args_is_help=True
 )
-
-Url = Annotated[
-    str | None, typer.Option("--url", envvar="ENTREPOT_URL", help="Server URL.", show_envvar=True)
-]
-Token = Annotated[
-    str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
-]
-
-
-@contextmanager
-def _client(url: str | None, token: str | None) -> Iterator[Any]:
-    from entrepot.client import APIError, Client, JobFailed
-
-    if not url or not token:
-        err.print("[red]error:[/red] give --url and --token (or set ENTREPOT_URL and ENTREPOT_TOKEN)")
-        raise typer.Exit(2)
-    try:
-        with Client(url, token) as client:
-            yield client
-    except JobFailed as exc:
-        err.print(f"[red]job failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    except APIError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
 
 
 def _print_rows(rows: list[dict[str, Any]], columns: list[Col], as_json: bool, wide: bool = False) -> None:
@@ -74,8 +59,10 @@ def buckets_create(
     as_json: AsJson = False,
 ) -> None:
     """Create the bucket <stage>.c-<name> and print its id (with --json, the bucket)."""
+    if stage not in ("in", "out"):
+        raise fail(f"--stage must be in or out, not {stage!r}", 2)
     with _client(url, token) as client:
-        bucket = client.buckets.create(name, stage=stage, description=description)
+        bucket = client.buckets.create(name, stage=cast(Literal["in", "out"], stage), description=description)
     if as_json:
         print_json(bucket)
     else:
@@ -186,8 +173,7 @@ def tables_export(
     for item in where or []:
         column, _, values = item.partition("=")
         if not column or not _:
-            err.print(f"[red]error:[/red] --where takes COLUMN=v1,v2, not {item!r}")
-            raise typer.Exit(2)
+            raise fail(f"--where takes COLUMN=v1,v2, not {item!r}", 2)
         filters[column] = values.split(",")
     with _client(url, token) as client, progress_bars() as bars:
         target: Any = sys.stdout.buffer if str(dest) == "-" else dest

@@ -18,7 +18,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from entrepot.cli.options import AsJson, Col, Wide, err, out, print_json, print_table, progress_bars, text_of
+from entrepot.cli.options import (
+    AsJson,
+    Col,
+    Token,
+    Url,
+    Wide,
+    err,
+    out,
+    print_json,
+    print_table,
+    progress_bars,
+    text_of,
+)
 from entrepot.cli.options import api_client as _client
 from entrepot.cli.options import byte_progress as _bytes_bar
 from entrepot.cli.options import fail as _fail
@@ -35,12 +47,6 @@ templates = typer.Typer(
 
 FORMATS = ("csv", "json", "parquet", "excel")
 
-Url = Annotated[
-    str | None, typer.Option("--url", envvar="ENTREPOT_URL", help="Server URL.", show_envvar=True)
-]
-Token = Annotated[
-    str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
-]
 Columns = Annotated[str | None, typer.Option("--columns", help="Comma-separated columns, in output order.")]
 Where = Annotated[
     list[str] | None,

@@ -37,6 +37,7 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from entrepot.config import Settings, load_settings
 
@@ -56,6 +57,12 @@ ConfigFile = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print the data as JSON on stdout (for scripts).")]
 Wide = Annotated[
     bool, typer.Option("--wide", help="Full ids and times in tables (lines may be wider than the terminal).")
+]
+Url = Annotated[
+    str | None, typer.Option("--url", envvar="ENTREPOT_URL", help="Server URL.", show_envvar=True)
+]
+Token = Annotated[
+    str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
 ]
 CatalogUrl = Annotated[
     str | None,
@@ -82,20 +89,47 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def failure_message(exc: Exception) -> str | None:
+    """What to tell the user of an error that ended a command; None for a bug (its traceback shows).
+
+    API errors (the server's message, the job's error), the core's errors (admin commands that
+    open the data directory) and the system's (a file, a connection) are the user's to fix.
+    """
+    from entrepot.client.errors import APIError, JobFailed
+    from entrepot.core.errors import EntrepotError
+
+    if isinstance(exc, JobFailed):
+        return f"job failed: {exc}"
+    if isinstance(exc, EntrepotError):
+        return exc.message
+    if isinstance(exc, APIError | OSError | ValueError):
+        return str(exc)
+    return None
+
+
+class Commands(TyperGroup):
+    """The root command group: the one place where an error that ends any command becomes
+    ``error: <what to fix>`` on stderr and exit status 1 (usage errors exit 2 before this)."""
+
+    def invoke(self, ctx: Any) -> Any:  # click.Context (typer vendors click privately)
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # typer's own exits and usage errors are none of failure_message's
+            message = failure_message(exc)
+            if message is None:
+                raise
+            raise fail(message) from exc
+
+
 @contextmanager
 def api_client(url: str | None, token: str | None) -> Iterator[Client]:
-    """An SDK client for commands that talk to a server; API and connection errors exit 1."""
-    from entrepot.client import APIError, Client
+    """An SDK client for commands that talk to a server (their errors end at :class:`Commands`)."""
+    from entrepot.client import Client
 
     if not url or not token:
         raise fail("give --url and --token (or set ENTREPOT_URL and ENTREPOT_TOKEN)", 2)
-    try:
-        with Client(url, token) as client:
-            yield client
-    except APIError as exc:
-        raise fail(str(exc)) from exc
-    except (OSError, ValueError) as exc:
-        raise fail(str(exc)) from exc
+    with Client(url, token) as client:
+        yield client
 
 
 # -- JSON and tables ----------------------------------------------------------------------------

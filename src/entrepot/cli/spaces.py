@@ -26,6 +26,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from entrepot.cli.options import AsJson, Col, Wide, err, out, print_json, print_table, progress_columns
+from entrepot.cli.options import fail as _fail
 
 if TYPE_CHECKING:
     from entrepot.client.data import DataClient, Storage, TransferHandler
@@ -87,22 +88,13 @@ def _folder(prefix: str) -> str:
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
-    return typer.Exit(code)
-
-
 @contextmanager
 def _client(url: str | None, token: str | None, project: str | None, **options: Any) -> Iterator[DataClient]:
-    from entrepot.client import APIError, DataClient
+    """A DataClient (its errors end at the CLI's one error exit, ``options.Commands``)."""
+    from entrepot.client import DataClient
 
-    try:
-        with DataClient(token or None, url=url, project=project, **options) as client:
-            yield client
-    except APIError as exc:
-        raise _fail(str(exc)) from exc
-    except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+    with DataClient(token or None, url=url, project=project, **options) as client:
+        yield client
 
 
 def _modified(value: datetime | None) -> str:

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from entrepot.cli.options import AsJson, err, out, print_json
+from entrepot.cli.options import AsJson, Token, Url, err, out, print_json
 from entrepot.cli.options import api_client as _client
 from entrepot.cli.options import byte_progress as _progress
 from entrepot.cli.options import fail as _fail
@@ -46,12 +46,6 @@ batch = typer.Typer(
 )
 sql.add_typer(batch, name="batch")
 
-Url = Annotated[
-    str | None, typer.Option("--url", envvar="ENTREPOT_URL", help="Server URL.", show_envvar=True)
-]
-Token = Annotated[
-    str | None, typer.Option("--token", envvar="ENTREPOT_TOKEN", help="API token.", show_envvar=True)
-]
 Query = Annotated[str, typer.Argument(metavar="QUERY", help="SQL text; - reads it from stdin.")]
 
 FORMATS = ("table", "json", "csv", "geojson", "parquet", "xlsx")
@@ -192,7 +186,7 @@ def _print_job(job: dict[str, Any]) -> None:
 
 
 def _wait(client: Client, job_id: str, timeout: float | None) -> dict[str, Any]:
-    from entrepot.client import JobFailed, JobTimeout
+    from entrepot.client import JobFailed
 
     def on_status(job: dict[str, Any]) -> None:
         err.print(f"job {escape(str(job_id))}: {job.get('status')}", highlight=False)
@@ -201,8 +195,6 @@ def _wait(client: Client, job_id: str, timeout: float | None) -> dict[str, Any]:
         return client.sql.batch.wait(job_id, timeout=timeout, on_status=on_status)
     except JobFailed as exc:
         raise _fail(f"job {job_id} {exc.job.get('status')}: {exc.message}") from exc
-    except JobTimeout as exc:
-        raise _fail(str(exc)) from exc
 
 
 Wait = Annotated[bool, typer.Option("--wait", help="Wait for the job to finish (exit 1 if it fails).")]

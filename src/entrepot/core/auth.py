@@ -138,6 +138,24 @@ class TokenSpec:
 
 
 @dataclass(frozen=True)
+class TokenRef:
+    """A token as the things it made name it (a file's, job's or token's creator)."""
+
+    id: int
+    description: str
+
+
+def token_refs(catalog: Catalog, token_ids: Iterable[int]) -> dict[int, TokenRef]:
+    """The tokens of ``token_ids`` by id, in one query (revoked ones included: they made things)."""
+    wanted = set(token_ids)
+    if not wanted:
+        return {}
+    with catalog.session(readonly=True) as s:
+        rows = s.execute(select(Token.id, Token.description).where(Token.id.in_(wanted)))
+        return {token_id: TokenRef(token_id, description) for token_id, description in rows}
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     """A freshly created token: the only moment its secret exists outside the caller."""
 
@@ -248,7 +266,7 @@ def refresh_token(catalog: Catalog, token_id: int, caller: Principal) -> IssuedT
 def _visible_token(s: Session, token_id: int, caller: Principal) -> Token:
     row = s.get(Token, token_id)
     if row is None or row.project_id != caller.project_id or row.revoked_at is not None:
-        raise NotFound(f"token {token_id} not found", code="storage.tokens.notFound")
+        raise NotFound(f"token {token_id} not found", code="tokens.notFound")
     return row
 
 
@@ -261,7 +279,7 @@ def authenticate(catalog: Catalog, token: str | None, *, touch_interval: float =
         return ANONYMOUS
     m = _TOKEN_RE.match(token.strip())
     if not m:
-        raise Unauthenticated("invalid access token", code="storage.tokenInvalid")
+        raise Unauthenticated("invalid access token", code="tokens.invalid")
     token_id = int(m.group(2))
     presented = hash_token(token.strip())
     now = utcnow()
@@ -271,11 +289,11 @@ def authenticate(catalog: Catalog, token: str | None, *, touch_interval: float =
         # compare in constant time even when the row is missing, so timing says nothing
         stored = row.secret_hash if row is not None else "0" * 64
         if not hmac.compare_digest(stored, presented) or row is None or project is None:
-            raise Unauthenticated("invalid access token", code="storage.tokenInvalid")
+            raise Unauthenticated("invalid access token", code="tokens.invalid")
         if row.revoked_at is not None or project.disabled:
-            raise Unauthenticated("this access token has been revoked", code="storage.tokenInvalid")
+            raise Unauthenticated("this access token has been revoked", code="tokens.invalid")
         if row.expires_at is not None and row.expires_at <= now:
-            raise Unauthenticated("this access token has expired", code="storage.tokenExpired")
+            raise Unauthenticated("this access token has expired", code="tokens.expired")
         needs_touch = row.last_used_at is None or (now - row.last_used_at).total_seconds() >= touch_interval
         principal = principal_of(row, project)
     if needs_touch:
@@ -335,7 +353,7 @@ def revoke_token(catalog: Catalog, token_id: int, caller: Principal | None = Non
             if row.is_master and not caller.is_master:
                 raise PermissionDenied("only a master token may revoke a master token")
         if row is None or row.revoked_at is not None:
-            raise NotFound(f"token {token_id} not found", code="storage.tokens.notFound")
+            raise NotFound(f"token {token_id} not found", code="tokens.notFound")
         row.revoked_at = utcnow()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,20 @@ _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 class NewProject:
     project: Project
     master: IssuedToken
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """A project as the faces show it (a token's owner, a CARTO account)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    is_disabled: bool
+
+
+def project_view(project: Project) -> ProjectView:
+    return ProjectView(project.id, project.name, project.created_at, project.disabled)
 
 
 def validate_project_name(name: str) -> str:

@@ -34,12 +34,11 @@ log = logging.getLogger("entrepot")
 
 # Core modules whose ``register_jobs(registry)`` adds the job kinds every worker runs.
 CORE_JOB_MODULES = (
-    "entrepot.core.files",
+    "entrepot.core.files.jobs",
     "entrepot.core.tables.jobs",
-    "entrepot.core.tables.extract",
     "entrepot.core.objects.jobs",
     "entrepot.core.sql.batch",
-    "entrepot.core.exports",
+    "entrepot.core.exports.jobs",
 )
 
 

@@ -1,11 +1,18 @@
-"""One place that turns exceptions into responses, in the envelope of the face they belong to."""
+"""One place that turns exceptions into responses, in the envelope of the face they belong to.
+
+A core error carries a :class:`~entrepot.core.errors.Kind`; :data:`STATUSES` is the common
+kind → HTTP status map, and a face overrides the entries its API answers differently
+(``Face.statuses``). The face whose prefix is the longest match of the request's path renders
+the :class:`Problem` in its own envelope; paths of no face get :func:`default_renderer`.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,13 +39,32 @@ class Problem:
 
 
 Renderer = Callable[[Request, Problem], Response]
-_faces: list[tuple[str, Renderer]] = []
 
 
-def register_face(prefix: str, renderer: Renderer) -> None:
-    """Errors under ``prefix`` are rendered by ``renderer`` (longest prefix wins)."""
-    _faces.append((prefix, renderer))
-    _faces.sort(key=lambda item: len(item[0]), reverse=True)
+class HTTPError(E.EntrepotError):
+    """An error about HTTP itself that a face raises (a byte range, a precondition): it names
+    its status and headers, which every face answers alike. Core errors never do this."""
+
+    status = 400
+    headers: dict[str, str] | None = None
+
+
+STATUSES: Mapping[E.Kind, int] = {
+    E.Kind.INTERNAL: 500,
+    E.Kind.INVALID: 400,
+    E.Kind.TOO_LARGE: 413,
+    E.Kind.TIME_LIMIT: 400,
+    E.Kind.BUSY: 429,
+    E.Kind.UNAUTHENTICATED: 401,
+    E.Kind.DENIED: 403,
+    E.Kind.NOT_FOUND: 404,
+    E.Kind.CONFLICT: 409,
+    E.Kind.ALREADY_EXISTS: 409,
+    E.Kind.GONE: 410,
+    E.Kind.NOT_SUPPORTED: 501,
+    E.Kind.UNAVAILABLE: 503,
+    E.Kind.CANCELLED: 409,
+}
 
 
 def default_renderer(request: Request, problem: Problem) -> Response:
@@ -46,12 +72,38 @@ def default_renderer(request: Request, problem: Problem) -> Response:
     return JSONResponse(body, status_code=problem.status, headers=problem.headers)
 
 
-def render(request: Request, problem: Problem) -> Response:
-    path = request.url.path
-    for prefix, renderer in _faces:
+class ErrorFace(Protocol):
+    """What error handling needs of a face (:class:`entrepot.faces.face.Face` has it)."""
+
+    @property
+    def prefixes(self) -> tuple[str, ...]: ...
+
+    @property
+    def render_error(self) -> Renderer: ...
+
+    @property
+    def statuses(self) -> Mapping[E.Kind, int]: ...
+
+
+class _DefaultFace:
+    prefixes: tuple[str, ...] = ()
+    render_error: Renderer = staticmethod(default_renderer)
+    statuses: Mapping[E.Kind, int] = {}
+
+
+_DEFAULT: ErrorFace = _DefaultFace()
+
+
+def _face_of(faces: Sequence[tuple[str, ErrorFace]], path: str) -> ErrorFace:
+    for prefix, face in faces:  # longest prefix first
         if path == prefix.rstrip("/") or path.startswith(prefix):
-            return renderer(request, problem)
-    return default_renderer(request, problem)
+            return face
+    return _DEFAULT
+
+
+def status_of(face: ErrorFace, kind: E.Kind) -> int:
+    """The HTTP status ``face`` answers an error of ``kind`` with."""
+    return face.statuses.get(kind, STATUSES[kind])
 
 
 def _exception_id() -> str:
@@ -70,20 +122,26 @@ _HTTP_CODES = {
 }
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, faces: Sequence[ErrorFace]) -> None:
+    """Every error under a face's prefix is answered by that face (the longest prefix wins)."""
+    by_prefix = sorted(
+        ((prefix, face) for face in faces for prefix in face.prefixes), key=lambda item: -len(item[0])
+    )
+
+    def render(request: Request, problem: Problem) -> Response:
+        return _face_of(by_prefix, request.url.path).render_error(request, problem)
+
     @app.exception_handler(E.EntrepotError)
     async def _domain(request: Request, exc: E.EntrepotError) -> Response:
-        problem = Problem(
-            exc.status,
-            exc.code,
-            exc.message,
-            _exception_id(),
-            error=exc,
-            headers=getattr(exc, "headers", None),
-        )
-        if exc.status >= 500:
-            log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.status, exc.message)
-        return render(request, problem)
+        face = _face_of(by_prefix, request.url.path)
+        if isinstance(exc, HTTPError):
+            status, headers = exc.status, exc.headers
+        else:
+            status, headers = status_of(face, exc.kind), None
+        problem = Problem(status, exc.code, exc.message, _exception_id(), error=exc, headers=headers)
+        if status >= 500:
+            log.warning("%s %s -> %s: %s", request.method, request.url.path, status, exc.message)
+        return face.render_error(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

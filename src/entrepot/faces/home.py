@@ -16,9 +16,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from entrepot._version import __version__
 from entrepot.faces import apidocs, carto, exports, ops, spaces, storage_v2
+from entrepot.faces.face import Face
 from entrepot.faces.http import services_of
 
-TAG = "Operations"
+TAG = ops.TAG  # the home page is an operations route
 DESCRIPTION = (
     "A self-hosted data storage service: tables (Keboola Storage API v2), object spaces, "
     "SQL (CARTO SQL API) and exports, behind one set of tokens."
@@ -158,3 +159,6 @@ def home(request: Request) -> Response:
     if _wants_json(request.headers.get("accept", "")):
         return JSONResponse(doc)
     return HTMLResponse(_html(doc))
+
+
+FACE = Face(tag=TAG, description=ops.FACE.description, router=lambda: router)

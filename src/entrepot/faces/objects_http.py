@@ -6,36 +6,52 @@ types as attachments)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import BinaryIO, NoReturn
+from typing import BinaryIO, NoReturn, Protocol
 
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
 from entrepot.core.blobs import iter_chunks
-from entrepot.core.errors import Conflict, EntrepotError
-from entrepot.core.objects.objects import ObjectInfo
+from entrepot.core.errors import Kind
+from entrepot.faces.errors import HTTPError
 
 _RANGE_RE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.IGNORECASE)
 _BIG_DIGITS = 30  # a position with more digits than this lies beyond any object (and int() stays cheap)
 
 
-class RangeNotSatisfiable(EntrepotError):
+class RangeNotSatisfiable(HTTPError):
     """The requested byte range lies outside the object (416)."""
 
     default_code = "objects.rangeNotSatisfiable"
     status = 416
-    headers: dict[str, str] | None = None
 
 
-class PreconditionFailed(Conflict):
+class PreconditionFailed(HTTPError):
     """An If-Match / If-Unmodified-Since condition does not hold (412)."""
 
     default_code = "objects.preconditionFailed"
+    kind = Kind.CONFLICT
     status = 412
+
+
+class Representation(Protocol):
+    """What a download's headers say of the bytes (an object's entry, an export's file)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def etag(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def modified_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -134,7 +150,7 @@ def _http_date(value: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # "-0000" means UTC
 
 
-def not_modified(headers: Headers, info: ObjectInfo) -> bool:
+def not_modified(headers: Headers, info: Representation) -> bool:
     """Check the preconditions of a read: True means answer 304; a failed If-Match raises 412."""
     modified = info.modified_at.replace(microsecond=0)
     if_match = headers.get("if-match")
@@ -157,7 +173,7 @@ def not_modified(headers: Headers, info: ObjectInfo) -> bool:
 DOWNLOAD_SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
-def object_headers(info: ObjectInfo, meta_prefix: str) -> dict[str, str]:
+def object_headers(info: Representation, metadata: Mapping[str, str], meta_prefix: str) -> dict[str, str]:
     headers = {
         "ETag": quoted_etag(info.etag),
         "Last-Modified": format_datetime(info.modified_at, usegmt=True),
@@ -165,22 +181,26 @@ def object_headers(info: ObjectInfo, meta_prefix: str) -> dict[str, str]:
         "Content-Type": info.content_type,
         **DOWNLOAD_SAFETY_HEADERS,
     }
-    for name, value in info.metadata.items():
+    for name, value in metadata.items():
         headers[f"{meta_prefix}{name}"] = value
     return headers
 
 
 def object_response(
-    info: ObjectInfo,
+    info: Representation,
     request_headers: Headers,
     opener: Callable[[int | None, int | None], BinaryIO],
     *,
-    meta_prefix: str,
+    metadata: Mapping[str, str] | None = None,
+    meta_prefix: str = "",
     extra_headers: dict[str, str] | None = None,
     head: bool = False,
 ) -> Response:
-    """The response to a GET or HEAD of an object: 200, 206 with a range, or 304."""
-    headers = object_headers(info, meta_prefix) | (extra_headers or {})
+    """The response to a GET or HEAD of an object: 200, 206 with a range, or 304.
+
+    ``metadata`` (user metadata) is sent as headers named ``meta_prefix`` + name.
+    """
+    headers = object_headers(info, metadata or {}, meta_prefix) | (extra_headers or {})
     if not_modified(request_headers, info):
         headers.pop("Content-Type", None)
         return Response(status_code=304, headers=headers)

@@ -11,11 +11,13 @@ from starlette.responses import JSONResponse, Response
 
 from entrepot._version import __version__
 from entrepot.core.errors import EntrepotError
+from entrepot.faces.face import Face
 from entrepot.faces.http import services_of
 from entrepot.metrics import QUEUE_DEPTH, REGISTRY
 
 TAG = "Operations"
 router = APIRouter(tags=[TAG])
+FACE = Face(tag=TAG, description="Health, readiness and metrics.", router=lambda: router)
 
 
 @router.get("/health", summary="Liveness: the process answers")

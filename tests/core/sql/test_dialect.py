@@ -14,8 +14,9 @@ import pytest
 
 from entrepot import __version__
 from entrepot.core import errors as E
+from entrepot.core.engine.tables import TableRef
 from entrepot.core.sql import dialect
-from entrepot.core.sql.dialect import CopyOptions, Namespace, Statement, TableRef, parse
+from entrepot.core.sql.dialect import CopyOptions, Namespace, Statement, parse
 
 PUBLIC = "in.c-public"
 MAIN = "in.c-main"

@@ -10,8 +10,11 @@ ones. ``usage_count`` counts the exports created from a template.
 
 from __future__ import annotations
 
+import enum
 import uuid as uuidlib
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
@@ -51,6 +54,65 @@ SYSTEM_TEMPLATES: dict[str, tuple[str, str, str, dict[str, Any], dict[str, Any]]
         {"json_format": "lines"},
     ),
 }
+
+
+class Missing(enum.Enum):
+    """The value of a field a request did not send (a partial update leaves it as it is)."""
+
+    MISSING = "missing"
+
+
+MISSING = Missing.MISSING
+
+
+@dataclass(frozen=True)
+class TemplateFields:
+    """A template as a request sent it: JSON values, checked by :func:`create` and :func:`update`.
+
+    ``unknown_fields`` are the names the request sent that a template does not have.
+    """
+
+    name: Any = MISSING
+    description: Any = MISSING
+    template_type: Any = MISSING
+    is_active: Any = MISSING
+    configuration: Any = MISSING
+    unknown_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    """A template as the faces show it."""
+
+    id: str
+    name: str
+    description: str
+    template_type: str
+    format: str
+    configuration: dict[str, Any]
+    is_active: bool
+    usage_count: int
+    has_filters: bool
+    owner: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def template_view(row: ExportTemplate) -> TemplateView:
+    return TemplateView(
+        id=row.uuid,
+        name=row.name,
+        description=row.description,
+        template_type=row.template_type,
+        format=row.format,
+        configuration=row.configuration,
+        is_active=row.is_active,
+        usage_count=row.usage_count,
+        has_filters=bool((row.configuration or {}).get("filters")),
+        owner=row.owner,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def _configuration(fmt: str, filters: Any, options: Any) -> dict[str, Any]:
@@ -172,40 +234,44 @@ def list_templates(
         return list(s.scalars(select(ExportTemplate).where(*conds).order_by(*order)))
 
 
-def _clean(body: Any, *, partial: bool) -> dict[str, Any]:
-    """The checked fields of a template body; one ``FieldError`` names every bad field."""
-    if not isinstance(body, Mapping):
+def _given(value: Any) -> Any:
+    return None if value is MISSING else value
+
+
+def _clean(fields: TemplateFields | None, *, partial: bool) -> dict[str, Any]:
+    """The checked fields of a template (None: the request's body was no JSON object); one
+    ``FieldError`` names every bad field."""
+    if fields is None:
         raise spec.FieldError({"body": "must be a JSON object"})
     errors = spec.FieldErrors()
-    ignored = {"id", "usage_count", "has_filters", "created_at", "updated_at", "format", "owner"}
-    for key in sorted(set(body) - set(FIELDS) - ignored):
+    for key in fields.unknown_fields:
         errors.add(key, f"unknown field; a template has {', '.join(FIELDS)}")
     out: dict[str, Any] = {}
-    if "name" in body or not partial:
-        name = body.get("name")
+    if fields.name is not MISSING or not partial:
+        name = _given(fields.name)
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
             errors.add("name", "is required: 1-255 characters")
         else:
             out["name"] = name.strip()
-    if "description" in body:
-        description = body.get("description") or ""
+    if fields.description is not MISSING:
+        description = fields.description or ""
         if not isinstance(description, str) or len(description) > 10000:
             errors.add("description", "must be a string of at most 10000 characters")
         else:
             out["description"] = description
-    if "template_type" in body:
-        kind = body.get("template_type")
+    if fields.template_type is not MISSING:
+        kind = fields.template_type
         if kind not in ("user", "shared"):
             errors.add("template_type", "must be user or shared (system templates are built in)")
         else:
             out["template_type"] = kind
-    if "is_active" in body:
-        if not isinstance(body["is_active"], bool):
+    if fields.is_active is not MISSING:
+        if not isinstance(fields.is_active, bool):
             errors.add("is_active", "must be true or false")
         else:
-            out["is_active"] = body["is_active"]
-    if "configuration" in body or not partial:
-        config = body.get("configuration")
+            out["is_active"] = fields.is_active
+    if fields.configuration is not MISSING or not partial:
+        config = _given(fields.configuration)
         if not isinstance(config, Mapping):
             errors.add(
                 "configuration", 'is required: an object {"format": ..., "filters": ..., "options": ...}'
@@ -223,9 +289,9 @@ def _clean(body: Any, *, partial: bool) -> dict[str, Any]:
     return out
 
 
-def create(services: Services, principal: Principal, body: Any) -> ExportTemplate:
+def create(services: Services, principal: Principal, fields: TemplateFields | None) -> ExportTemplate:
     principal.require_authenticated()
-    values = _clean(body, partial=False)
+    values = _clean(fields, partial=False)
     now = utcnow()
     with services.catalog.session() as s:
         row = ExportTemplate(
@@ -255,9 +321,11 @@ def _modifiable(services: Services, principal: Principal, template_id: Any) -> E
     return row
 
 
-def update(services: Services, principal: Principal, template_id: Any, body: Any) -> ExportTemplate:
+def update(
+    services: Services, principal: Principal, template_id: Any, fields: TemplateFields | None
+) -> ExportTemplate:
     row = _modifiable(services, principal, template_id)
-    values = _clean(body, partial=True)
+    values = _clean(fields, partial=True)
     with services.catalog.session() as s:
         fresh = s.get(ExportTemplate, row.id)
         if fresh is None:
@@ -274,7 +342,3 @@ def delete(services: Services, principal: Principal, template_id: Any) -> None:
         fresh = s.get(ExportTemplate, row.id)
         if fresh is not None:
             s.delete(fresh)
-
-
-def has_filters(row: ExportTemplate) -> bool:
-    return bool((row.configuration or {}).get("filters"))

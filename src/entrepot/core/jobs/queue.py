@@ -139,7 +139,7 @@ class JobQueue:
                     select(Job).where(Job.id == job_id, visibility.visible_to(visible_to))
                 ).first()
         if job is None or (project_id is not None and job.project_id != project_id):
-            raise NotFound(f"job {job_id} not found", code="storage.jobs.notFound")
+            raise NotFound(f"job {job_id} not found", code="jobs.notFound")
         return job
 
     def list(
@@ -172,7 +172,7 @@ class JobQueue:
         with self.catalog.session() as s:
             job = s.get(Job, job_id)
             if job is None or (project_id is not None and job.project_id != project_id):
-                raise NotFound(f"job {job_id} not found", code="storage.jobs.notFound")
+                raise NotFound(f"job {job_id} not found", code="jobs.notFound")
             if job.status in TERMINAL:
                 raise Conflict(f"job {job_id} has already finished ({job.status}); it cannot be cancelled")
             now = utcnow()

@@ -18,27 +18,18 @@ from entrepot.core.catalog import Job
 from entrepot.core.errors import EntrepotError, JobCancelled
 from entrepot.core.jobs.queue import NOTIFY_CHANNEL, JobQueue, new_worker_id
 from entrepot.core.jobs.registry import JobContext, JobRegistry
+from entrepot.core.jobs.service import JobServices
 from entrepot.logs import job_log_context
 from entrepot.metrics import JOB_DURATION, JOBS_FINISHED
 
 if TYPE_CHECKING:
-    from entrepot.config import Settings
-    from entrepot.core.catalog import Catalog
+    pass
 
 log = logging.getLogger("entrepot.jobs")
 
 
-class WorkerServices(Protocol):
+class WorkerServices(JobServices, Protocol):
     """What a pool needs of the services it hands to handlers (``entrepot.core.services.Services``)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def catalog(self) -> Catalog: ...
-
-    @property
-    def jobs(self) -> JobQueue: ...
 
     @property
     def registry(self) -> JobRegistry[Any]: ...

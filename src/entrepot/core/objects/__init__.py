@@ -1,6 +1,8 @@
 """Object storage: spaces of a project and the objects in them (the DCSS model, S3's vocabulary).
 
-- :mod:`.spaces`: storage spaces, who may read and write them, expiry.
+- :mod:`.service`: the commands of the face, one per request (space management; open a space
+  for a token or a presigned URL, then one operation).
+- :mod:`.spaces`: storage spaces, their look-ups, who may read and write them, expiry.
 - :mod:`.objects`: put, get, head, delete, copy and cursor listings of objects.
 - :mod:`.multipart`: multipart uploads (parts as blobs, invisible until completed).
 - :mod:`.presign`: presigned URLs that let someone without a token do one thing until they expire.

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -551,21 +551,3 @@ def list_objects(
             if not jumped and len(rows) < asked:
                 break
     return ObjectPage(objects, prefixes, None)
-
-
-def object_summary(info: ObjectInfo) -> dict[str, Any]:
-    """The JSON shape of an object in the native API and the SDK."""
-    return {
-        "key": info.key,
-        "size": info.size,
-        "etag": info.etag,
-        "sha256": info.sha256,
-        "contentType": info.content_type,
-        "lastModified": iso(info.modified_at),
-        "metadata": info.metadata,
-    }
-
-
-def iso(moment: datetime) -> str:
-    """UTC time as ISO 8601 with milliseconds and a Z."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

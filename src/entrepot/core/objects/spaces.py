@@ -1,4 +1,4 @@
-"""Storage spaces: named object namespaces of a project, with their access rules.
+"""Storage spaces: named object namespaces of a project, their look-ups and access rules.
 
 - ``public``: anyone may read, even without a token; writing needs write permission on it.
 - ``private`` and every other space: reading and writing need a token with that permission.
@@ -6,6 +6,9 @@
   and may read and write all of them.
 - A space with an expiry turns read-only at that moment and is removed by the maintenance
   sweep ``expired_space_grace_days`` later (DCSS's temporary event spaces).
+
+The commands that manage spaces (list, create, update, delete) are in
+:mod:`entrepot.core.objects.service`; the sweep and the blob purge in :mod:`.jobs`.
 """
 
 from __future__ import annotations
@@ -13,26 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import EllipsisType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from entrepot.core.auth import Access, Principal
-from entrepot.core.catalog import Catalog, Project, Space, StoredObject
+from entrepot.core.catalog import Catalog, Project, Space
 from entrepot.core.clock import utcnow
-from entrepot.core.errors import (
-    AlreadyExists,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-)
-from entrepot.core.text import check_text
-
-if TYPE_CHECKING:
-    from entrepot.core.services import Services
+from entrepot.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 
 DEFAULT_SPACES: tuple[tuple[str, bool], ...] = (("public", True), ("private", False))
 DEFAULT_SPACE_NAMES = frozenset(name for name, _ in DEFAULT_SPACES)
@@ -102,7 +93,7 @@ def resolve_project(catalog: Catalog, ref: str) -> Project:
     return project
 
 
-def _info(space: Space, project_name: str) -> SpaceInfo:
+def space_info(space: Space, project_name: str) -> SpaceInfo:
     return SpaceInfo(
         id=space.id,
         project_id=space.project_id,
@@ -124,7 +115,7 @@ def get_space(catalog: Catalog, project: Project, name: str) -> SpaceInfo:
             raise NotFound(
                 f"space {name!r} does not exist in project {project.name!r}", code="spaces.notFound"
             )
-        return _info(space, project.name)
+        return space_info(space, project.name)
 
 
 def authorize(space: SpaceInfo, principal: Principal, access: Access) -> None:
@@ -152,164 +143,6 @@ def authorize(space: SpaceInfo, principal: Principal, access: Access) -> None:
     )
 
 
-def open_space(
-    catalog: Catalog, project_ref: str, name: str, principal: Principal, access: Access
-) -> SpaceInfo:
-    """Resolve ``<project>/<space>`` from a URL and check ``access``: the entry point of every face."""
-    project = resolve_project(catalog, project_ref)
-    space = get_space(catalog, project, name)
-    authorize(space, principal, access)
-    return space
-
-
-@dataclass(frozen=True)
-class SpaceSummary:
-    space: SpaceInfo
-    access: Access | None
-    objects: int
-    bytes: int
-
-
-def list_spaces(catalog: Catalog, project_ref: str, principal: Principal) -> list[SpaceSummary]:
-    """The spaces of a project that ``principal`` may read, with object counts and sizes."""
-    project = resolve_project(catalog, project_ref)
-    with catalog.session(readonly=True) as s:
-        spaces = [
-            _info(sp, project.name)
-            for sp in s.scalars(select(Space).where(Space.project_id == project.id).order_by(Space.name))
-        ]
-        totals = dict(
-            (row[0], (row[1], row[2] or 0))
-            for row in s.execute(
-                select(StoredObject.space_id, func.count(), func.sum(StoredObject.size))
-                .join(Space, Space.id == StoredObject.space_id)
-                .where(Space.project_id == project.id)
-                .group_by(StoredObject.space_id)
-            )
-        )
-    out = []
-    for sp in spaces:
-        access = sp.access_of(principal)
-        if access is None:
-            continue
-        count, size = totals.get(sp.id, (0, 0))
-        out.append(SpaceSummary(sp, access, int(count), int(size)))
-    return out
-
-
-def create_space(
-    catalog: Catalog,
-    project_ref: str,
-    principal: Principal,
-    name: str,
-    *,
-    description: str = "",
-    public: bool = False,
-    expires_at: datetime | None = None,
-) -> SpaceInfo:
-    project = resolve_project(catalog, project_ref)
-    _require_manager(principal, project)
-    validate_space_name(name)
-    check_text(description, "description", 4096)
-    now = utcnow()
-    if expires_at is not None:
-        if expires_at.tzinfo is None:
-            raise InvalidInput("expiresAt must carry a time zone (e.g. 2027-01-31T00:00:00Z)")
-        if expires_at <= now:
-            raise InvalidInput("expiresAt must be in the future")
-    with catalog.session() as s:
-        taken = s.scalar(select(Space.id).where(Space.project_id == project.id, Space.name == name))
-        if taken is not None:
-            raise AlreadyExists(f"space {name!r} already exists", code="spaces.alreadyExists")
-        space = Space(
-            project_id=project.id,
-            name=name,
-            description=description,
-            is_public=public,
-            created_at=now,
-            expires_at=expires_at,
-        )
-        s.add(space)
-        s.flush()
-        return _info(space, project.name)
-
-
-def update_space(
-    catalog: Catalog,
-    project_ref: str,
-    principal: Principal,
-    name: str,
-    *,
-    description: str | None = None,
-    public: bool | None = None,
-    expires_at: datetime | EllipsisType | None = ...,
-) -> SpaceInfo:
-    """Change a space's description, public flag or expiry (``None`` removes the expiry)."""
-    project = resolve_project(catalog, project_ref)
-    _require_manager(principal, project)
-    validate_space_name(name)
-    if description is not None:
-        check_text(description, "description", 4096)
-    with catalog.session() as s:
-        space = s.scalar(select(Space).where(Space.project_id == project.id, Space.name == name))
-        if space is None:
-            raise NotFound(f"space {name!r} does not exist", code="spaces.notFound")
-        if public is not None:
-            if name in DEFAULT_SPACE_NAMES and public != space.is_public:
-                raise Conflict(f"the default space {name!r} keeps its visibility", code="spaces.default")
-            space.is_public = public
-        if description is not None:
-            space.description = description
-        if expires_at is not ...:
-            if expires_at is not None and name in DEFAULT_SPACE_NAMES:
-                raise Conflict(f"the default space {name!r} cannot expire", code="spaces.default")
-            if isinstance(expires_at, datetime):
-                if expires_at.tzinfo is None:
-                    raise InvalidInput("expiresAt must carry a time zone (e.g. 2027-01-31T00:00:00Z)")
-                if expires_at <= utcnow():  # past expiry + grace would let the sweep delete it at once
-                    raise InvalidInput("expiresAt must be in the future")
-            space.expires_at = expires_at
-        return _info(space, project.name)
-
-
-def delete_space(
-    services: Services, project_ref: str, principal: Principal, name: str, *, force: bool
-) -> int:
-    """Remove a space and (with ``force``) its objects; returns how many objects went with it.
-
-    The catalog rows go in one transaction; the blobs are removed by a ``spaces.purge`` job.
-    """
-    project = resolve_project(services.catalog, project_ref)
-    _require_manager(principal, project)
-    validate_space_name(name)
-    if name in DEFAULT_SPACE_NAMES:
-        raise Conflict(f"the default space {name!r} cannot be deleted", code="spaces.default")
-    with services.catalog.session() as s:
-        space = s.scalar(select(Space).where(Space.project_id == project.id, Space.name == name))
-        if space is None:
-            raise NotFound(f"space {name!r} does not exist", code="spaces.notFound")
-        count = s.scalar(select(func.count()).where(StoredObject.space_id == space.id)) or 0
-        if count and not force:
-            raise Conflict(
-                f"space {name!r} still holds {count} object(s); delete them first or pass force=true",
-                code="spaces.notEmpty",
-            )
-        space_id = space.id
-        s.delete(space)
-    purge_space_blobs(services, project.id, space_id, principal.token_id)
-    return int(count)
-
-
-def purge_space_blobs(services: Services, project_id: int, space_id: int, token_id: int | None) -> None:
-    services.jobs.submit(
-        project_id,
-        "spaces.purge",
-        {"spaceId": space_id},
-        token_id=token_id,
-        subject=f"space:{space_id}",
-    )
-
-
 def expired_spaces(catalog: Catalog, grace: timedelta) -> list[tuple[int, int, str]]:
     """(project id, space id, name) of spaces whose expiry plus ``grace`` has passed."""
     cutoff = utcnow() - grace
@@ -322,18 +155,8 @@ def expired_spaces(catalog: Catalog, grace: timedelta) -> list[tuple[int, int, s
         return [(r[0], r[1], r[2]) for r in rows]
 
 
-def remove_space(services: Services, project_id: int, space_id: int) -> bool:
-    """Delete a space's rows (objects and uploads cascade) and queue its blob purge."""
-    with services.catalog.session() as s:
-        space = s.get(Space, space_id)
-        if space is None:
-            return False
-        s.delete(space)
-    purge_space_blobs(services, project_id, space_id, None)
-    return True
-
-
-def _require_manager(principal: Principal, project: Project) -> None:
+def require_manager(principal: Principal, project: Project) -> None:
+    """Raise unless ``principal`` may manage the spaces of ``project``."""
     principal.require_manage_spaces()
     if principal.project_id != project.id:
         raise PermissionDenied(f"this token belongs to another project than {project.name!r}")

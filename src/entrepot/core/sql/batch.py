@@ -11,13 +11,16 @@ otherwise); ``onerror``/``onsuccess`` run after their query or after the whole j
 ``<%= job_id %>`` and ``<%= error_message %>`` substituted. Results of plain SELECTs are
 discarded, as in CARTO: write them into a table to keep them.
 
-Status words are CARTO's (``pending running done failed cancelled``); the job row's canonical
-status maps onto them. Only master keys may use batch jobs.
+A job's status is the job row's canonical one (the face words it); each query's state is one of
+``pending running done failed skipped cancelled``. Only master keys may use batch jobs. The
+commands (create, read, update, cancel) are in ``service.py``; this module holds the job's
+document, its view and its handler.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,17 +33,18 @@ from entrepot.core.jobs import (
     QUEUED,
     RUNNING,
     SUCCEEDED,
-    TERMINAL,
     JobContext,
     JobRegistry,
 )
-from entrepot.core.sql import service
+from entrepot.core.sql.authorize import find_project
+from entrepot.core.sql.execute import run
 
 if TYPE_CHECKING:
     from entrepot.core.services import Services
 
 KIND = "sql.batch"
 MAX_PAYLOAD = 16 * 1024
+# a job's status in the words of CARTO's Batch API, which the messages about it use
 STATUS_WORDS = {
     QUEUED: "pending",
     RUNNING: "running",
@@ -54,7 +58,7 @@ class BatchError(E.InvalidInput):
     """A batch request CARTO answers with 400 and its own fixed wording."""
 
 
-def _require_master(principal: Principal) -> None:
+def require_master(principal: Principal) -> None:
     if principal.anonymous or not principal.is_master:
         raise E.PermissionDenied(
             "permission denied: batch queries need the master api_key", code="sql.batch.masterRequired"
@@ -105,61 +109,6 @@ def normalize(query: Any) -> dict[str, Any]:
     )
 
 
-def create(services: Services, principal: Principal, project: str, query: Any) -> Job:
-    row = service.find_project(services, project)
-    service.check_member(principal, row)
-    _require_master(principal)
-    params = normalize(query)
-    return services.jobs.submit(
-        row.id, KIND, params, token_id=principal.token_id, subject=project, max_attempts=1
-    )
-
-
-def get(services: Services, principal: Principal, project: str, job_id: str) -> Job:
-    row = service.find_project(services, project)
-    service.check_member(principal, row)
-    if principal.anonymous:
-        _require_master(principal)
-    missing = BatchError(f"Job with id {job_id} not found", code="sql.batch.notFound")
-    if not job_id.isdigit():
-        raise missing
-    try:  # a job the token may not see (core/jobs/visibility) is "not found", like no job at all
-        job = services.jobs.get(int(job_id), row.id, visible_to=principal)
-    except E.NotFound:
-        raise missing from None
-    if job.kind != KIND:
-        raise missing
-    _require_master(principal)
-    return job
-
-
-def update(services: Services, principal: Principal, project: str, job_id: str, query: Any) -> Job:
-    job = get(services, principal, project, job_id)
-    params = normalize(query)
-    if not services.jobs.update_params(job.id, job.project_id, params):
-        raise BatchError("Job is not pending, it cannot be updated", code="sql.batch.notPending")
-    return services.jobs.get(job.id)
-
-
-def cancel(services: Services, principal: Principal, project: str, job_id: str) -> Job:
-    job = get(services, principal, project, job_id)
-    if job.status in TERMINAL:
-        raise BatchError(
-            f"Cannot set status from {STATUS_WORDS[job.status]} to cancelled", code="sql.batch.finished"
-        )
-    try:
-        services.jobs.cancel(job.id, job.project_id)
-    except E.Conflict:  # it finished meanwhile
-        job = services.jobs.get(job.id)
-        raise BatchError(
-            f"Cannot set status from {STATUS_WORDS[job.status]} to cancelled", code="sql.batch.finished"
-        ) from None
-    job = services.jobs.get(job.id)
-    if job.status not in TERMINAL:  # a running job: cancelled cooperatively, answered at once
-        job.status = CANCELLED
-    return job
-
-
 # -- the worker side ---------------------------------------------------------------------------
 
 
@@ -170,7 +119,7 @@ def _substitute(sql: str, job_id: int, error: str | None) -> str:
 
 def _run_one(ctx: JobContext[Services], principal: Principal, project: str, sql: str) -> None:
     settings = ctx.services.settings
-    with service.run(
+    with run(
         ctx.services,
         principal,
         project,
@@ -188,7 +137,7 @@ def run_job(ctx: JobContext[Services]) -> dict[str, Any]:
     from entrepot.core.tables.extract import job_principal
 
     params = ctx.params
-    project = ctx.job.subject or service.find_project(ctx.services, ctx.project_id).name
+    project = ctx.job.subject or find_project(ctx.services, ctx.project_id).name
     principal = job_principal(ctx)
     fallback = params.get("shape") == "fallback"
     states: list[dict[str, Any]] = [{"status": "pending"} for _ in params["queries"]]
@@ -246,53 +195,68 @@ def _run_hook(
     return "done"
 
 
-def view(job: Job, project: str) -> dict[str, Any]:
-    """The CARTO JSON of a batch job."""
+# -- the view ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchQuery:
+    """One query of a batch job and its state."""
+
+    sql: str
+    onsuccess: str | None  # SQL run after it succeeded (fallback jobs)
+    onerror: str | None  # SQL run after it failed (fallback jobs)
+    status: str  # pending | running | done | failed | skipped | cancelled
+    failed_reason: str | None = None
+    fallback_status: str | None = None  # how its onsuccess/onerror went: done | failed
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A batch job as its owner sees it."""
+
+    id: int
+    status: str  # the job's canonical status (core.jobs: queued, running, succeeded, failed, cancelled)
+    shape: str | None  # single (one SQL string) | multi (a list of them) | fallback (queries with hooks)
+    sql: str | None  # the SQL of a single-query job, as sent
+    queries: tuple[BatchQuery, ...]
+    onsuccess: str | None  # SQL run after the whole job succeeded (fallback jobs)
+    onerror: str | None  # SQL run after the job failed (fallback jobs)
+    created_at: datetime | None
+    updated_at: datetime | None
+    failed_reason: str | None  # why a failed job failed
+    fallback_status: str | None  # how the job's onsuccess/onerror went: done | failed
+
+
+def view(job: Job, *, status: str | None = None) -> BatchJob:
+    """The view of a batch job row (``status`` overrides the row's, for a cancel answered at once)."""
     params, results = job.params or {}, job.results or {}
     states = results.get("queries") or [{"status": "pending"} for _ in params.get("queries", [])]
-    status = STATUS_WORDS.get(job.status, "unknown")
-    shape = params.get("shape")
-
-    def with_state(item: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-        out = dict(item)
-        out["status"] = state.get("status", "pending")
-        if status == "cancelled" and out["status"] in ("pending", "running"):
-            out["status"] = "cancelled"
-        for key in ("failed_reason", "fallback_status"):
-            if key in state:
-                out[key] = state[key]
-        return out
-
-    items = [with_state(item, state) for item, state in zip(params.get("queries", []), states, strict=False)]
-    if shape == "single":
-        query: Any = params.get("original")
-    elif shape == "multi":
-        query = items
-    else:
-        query = {"query": items}
-        for hook in ("onsuccess", "onerror"):
-            if hook in params:
-                query[hook] = params[hook]
-    body: dict[str, Any] = {
-        "job_id": str(job.id),
-        "user": project,
-        "status": status,
-        "query": query,
-        "created_at": _iso(job.created_at),
-        "updated_at": _iso(job.updated_at),
-    }
-    reason = results.get("failed_reason") or (job.error or {}).get("message") if status == "failed" else None
-    if reason:
-        body["failed_reason"] = reason
-    if "fallback_status" in results:
-        body["fallback_status"] = results["fallback_status"]
-    return body
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    status = status or job.status
+    queries = tuple(
+        BatchQuery(
+            sql=item["query"],
+            onsuccess=item.get("onsuccess"),
+            onerror=item.get("onerror"),
+            status=state.get("status", "pending"),
+            failed_reason=state.get("failed_reason"),
+            fallback_status=state.get("fallback_status"),
+        )
+        for item, state in zip(params.get("queries", []), states, strict=False)
+    )
+    reason = (results.get("failed_reason") or (job.error or {}).get("message")) if status == FAILED else None
+    return BatchJob(
+        id=job.id,
+        status=status,
+        shape=params.get("shape"),
+        sql=params.get("original") if params.get("shape") == "single" else None,
+        queries=queries,
+        onsuccess=params.get("onsuccess"),
+        onerror=params.get("onerror"),
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        failed_reason=reason or None,
+        fallback_status=results.get("fallback_status"),
+    )
 
 
 def register_jobs(registry: JobRegistry[Services]) -> None:

@@ -3,7 +3,7 @@
 ``dialect.parse`` checks the text; this module checks the plan DuckDB will run. Right before a
 user statement executes, on the same cursor and in the same transaction, ``check(cur, sql)``
 asks DuckDB for the statement's physical plan (``EXPLAIN (FORMAT json)``: bound, planned, not
-run) and walks every operator. Each one must be on an allow-list:
+run) and walks every operator. Each one must be on the allow-list of ``policy.py``:
 
 * scans: the project's lake tables (``DUCKLAKE_SCAN``: the sandbox attaches no other DuckLake)
   and the table functions users may call (``GENERATE_SERIES``, ``RANGE``, ``UNNEST``);
@@ -28,73 +28,9 @@ from typing import Any
 import duckdb
 
 from entrepot.core import errors as E
+from entrepot.core.sql.policy import ALLOWED_OPERATORS, WRITER_CHILDREN
 
-__all__ = ["ALLOWED_OPERATORS", "check", "operators"]
-
-# scans of the project's data and the allowed table functions
-SCANS = frozenset({"DUCKLAKE_SCAN", "GENERATE_SERIES", "RANGE", "UNNEST"})
-# DuckLake writers and the DDL the dialect lets through (its targets are resolved by the dialect)
-WRITES = frozenset(
-    {
-        "DUCKLAKE_INSERT",
-        "DUCKLAKE_UPDATE",
-        "DUCKLAKE_DELETE",
-        "DUCKLAKE_CREATE_TABLE_AS",
-        "DUCKLAKE_MERGE_INTO",
-        "DUCKLAKE_INLINE_DATA",
-        "CREATE_TABLE",
-        "DROP",
-        "ALTER",
-    }
-)
-# operators that compute only on their children's rows (or on constants)
-RELATIONAL = frozenset(
-    {
-        "PROJECTION",
-        "FILTER",
-        "ORDER_BY",
-        "TOP_N",
-        "LIMIT",
-        "STREAMING_LIMIT",
-        "LIMIT_PERCENT",
-        "WINDOW",
-        "STREAMING_WINDOW",
-        "HASH_GROUP_BY",
-        "PERFECT_HASH_GROUP_BY",
-        "PARTITIONED_AGGREGATE",
-        "UNGROUPED_AGGREGATE",
-        "HASH_JOIN",
-        "CROSS_PRODUCT",
-        "NESTED_LOOP_JOIN",
-        "BLOCKWISE_NL_JOIN",
-        "PIECEWISE_MERGE_JOIN",
-        "IE_JOIN",
-        "ASOF_JOIN",
-        "POSITIONAL_JOIN",
-        "DELIM_JOIN",
-        "LEFT_DELIM_JOIN",
-        "RIGHT_DELIM_JOIN",
-        "DELIM_SCAN",
-        "UNION",
-        "CTE",
-        "CTE_SCAN",
-        "REC_CTE",
-        "REC_KEY_CTE",
-        "REC_CTE_SCAN",
-        "REC_REC_CTE_SCAN",
-        "DUMMY_SCAN",
-        "EMPTY_RESULT",
-        "COLUMN_DATA_SCAN",
-        "CHUNK_SCAN",
-        "EXPRESSION_SCAN",
-        "RESERVOIR_SAMPLE",
-        "STREAMING_SAMPLE",
-        "INOUT_FUNCTION",
-    }
-)
-ALLOWED_OPERATORS = SCANS | WRITES | RELATIONAL
-# Parquet writing is allowed only as the data path of a DuckLake writer (never a user COPY TO)
-_WRITER_CHILDREN = frozenset({"COPY_TO_FILE", "BATCH_COPY_TO_FILE"})
+__all__ = ["check", "operators"]
 
 
 def operators(cur: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str | None, str]]:
@@ -129,7 +65,7 @@ def check(cur: duckdb.DuckDBPyConnection, sql: str) -> None:
     for parent, name in found:
         if name in ALLOWED_OPERATORS:
             continue
-        if name in _WRITER_CHILDREN and parent is not None and parent.startswith("DUCKLAKE_"):
+        if name in WRITER_CHILDREN and parent is not None and parent.startswith("DUCKLAKE_"):
             continue
         raise E.PermissionDenied(
             f"permission denied: the query reads {_describe(name)}, which SQL API queries may not use; "
@@ -142,6 +78,6 @@ def check(cur: duckdb.DuckDBPyConnection, sql: str) -> None:
 def _describe(name: str) -> str:
     if name in ("SEQ_SCAN", "TABLE_SCAN"):
         return "a table outside the project's lake"
-    if name in _WRITER_CHILDREN:
+    if name in WRITER_CHILDREN:
         return "a file (COPY TO)"
     return f"{name.lower()}()"

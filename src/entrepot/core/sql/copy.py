@@ -28,10 +28,15 @@ from entrepot.core import inflate
 from entrepot.core.auth import Principal
 from entrepot.core.engine.csv import csv_error, row_error
 from entrepot.core.engine.statements import quote_ident, quote_literal
-from entrepot.core.sql import pgtext, service
+from entrepot.core.engine.tables import Column, columns, transaction
+from entrepot.core.sql import pgtext
+from entrepot.core.sql.authorize import prepare
+from entrepot.core.sql.catalog_sync import definitions_of, sync_catalog
 from entrepot.core.sql.dialect import CopyOptions, Statement
-from entrepot.core.sql.formats import is_geometry, visible_columns
-from entrepot.core.sql.geometry import hex_ewkb, srid_for
+from entrepot.core.sql.execute import execute, guard, translate
+from entrepot.core.sql.geometry import hex_ewkb
+from entrepot.core.sql.results import Loaded, Rows
+from entrepot.core.sql.table_model import maintain
 
 if TYPE_CHECKING:
     from entrepot.core.services import Services
@@ -94,14 +99,14 @@ def copy_from(
     chunks: Iterable[bytes],
     *,
     gzip: bool = False,
-) -> dict[str, Any]:
-    """Load the COPY data ``chunks`` into the table ``sql`` names; ``{"time", "total_rows"}``.
+) -> Loaded:
+    """Load the COPY data ``chunks`` into the table ``sql`` names; the rows loaded, and the time it took.
 
     Consumes ``chunks`` to the end on success; on an early error the caller drains the rest.
     """
     started = time.perf_counter()
     check_copy_sql(sql)
-    row, statements = service.prepare(services, principal, project, sql)
+    row, statements = prepare(services, principal, project, sql)
     st = _single(statements, "copy_from")
     assert st.target is not None and st.copy is not None
     options = st.copy
@@ -114,10 +119,10 @@ def copy_from(
         stack.enter_context(services.sql.slot(row.name, services.settings.sql_time_limit))
         stack.callback(spool.unlink, missing_ok=True)
         with box.cursor() as probe:
-            table = service.lake_columns(probe, st.target)
+            table = columns(probe, st.target)
         if not table:
             raise E.InvalidInput(f'relation "{st.target.name}" does not exist', code="sql.missingRelation")
-        columns = _target_columns(st, table)
+        targets = _target_columns(st, table)
         with spool.open("wb") as out:
             if options.format == "text":
                 pgtext.text_to_csv(
@@ -126,36 +131,31 @@ def copy_from(
                     delimiter=options.delimiter or "\t",
                     null=options.null if options.null is not None else "\\N",
                     encoding=options.encoding,
-                    expected_columns=len(columns),
+                    expected_columns=len(targets),
                 )
                 csv_options = CopyOptions(format="csv", header=False, delimiter=",", null="")
             else:
                 for chunk in data:
                     out.write(chunk)
                 csv_options = options
-        definitions = service.definitions_of(services, row, {st.target})
-        types = dict(table)
-        with box.cursor(write=True) as cur, service.guard(cur, services.settings.sql_batch_time_limit, None):
-            cur.execute("BEGIN TRANSACTION")
-            try:
+        definitions = definitions_of(services, row, {st.target})
+        types = {c.name: c.type for c in table}
+        with box.cursor(write=True) as cur, guard(cur, services.settings.sql_batch_time_limit, None):
+            # BEGIN and COMMIT raw: their errors reach ``guard`` like the load's
+            with transaction(cur, translate_errors=False):
                 what = "COPY data" if options.format == "text" else "CSV"
-                loaded = _insert(cur, st, columns, types, spool, csv_options, what=what)
+                loaded = _insert(cur, st, targets, types, spool, csv_options, what=what)
                 if not loaded:
                     raise E.InvalidInput("No rows copied", code="sql.noRows")
-                service.maintain(cur, st.target, definitions.get(st.target))
-                cur.execute("COMMIT")
-            except BaseException:
-                with suppress(duckdb.Error):
-                    cur.execute("ROLLBACK")
-                raise
-            service.sync_catalog(services, row, cur, definitions)
-    return {"time": round(time.perf_counter() - started, 3), "total_rows": loaded}
+                maintain(cur, st.target, definitions.get(st.target))
+            sync_catalog(services, row, cur, definitions)
+    return Loaded(rows=loaded, elapsed=time.perf_counter() - started)
 
 
-def _target_columns(st: Statement, table: list[tuple[str, str]]) -> list[str]:
-    by_lower = {name.lower(): name for name, _ in table}
+def _target_columns(st: Statement, table: list[Column]) -> list[str]:
+    by_lower = {c.name.lower(): c.name for c in table}
     if not st.columns:
-        return [name for name, _ in table]
+        return [c.name for c in table]
     out = []
     for name in st.columns:
         real = by_lower.get(name.lower())
@@ -182,7 +182,7 @@ def _insert(
     aliases = [f"c{i}" for i in range(len(columns))]
     read = _read_csv(spool, aliases, options)
     values = [_converted(alias, types[name]) for alias, name in zip(aliases, columns, strict=True)]
-    target = f"{quote_ident(st.target.schema)}.{quote_ident(st.target.name)}"
+    target = st.target.sql
     names = ", ".join(quote_ident(c) for c in columns)
     try:
         found = cur.execute(
@@ -251,7 +251,7 @@ def _data_error(
                 what=what,
                 details={"duckdbError": type(exc).__name__},
             )
-    return service.translate(exc)
+    return translate(exc)
 
 
 def _first_bad_value(
@@ -302,13 +302,13 @@ def copy_to(services: Services, principal: Principal, project: str, sql: str) ->
     Checks run before the first chunk is asked for, so errors surface on the first ``next``.
     """
     check_copy_sql(sql)
-    row, statements = service.prepare(services, principal, project, sql)
+    row, statements = prepare(services, principal, project, sql)
     st = _single(statements, "copy_to")
     assert st.copy is not None
     select = Statement(kind="select", sql=st.sql, reads=st.reads, writes=frozenset(), target=None)
     stack = ExitStack()
     try:
-        result = stack.enter_context(service.execute(services, row, [select]))
+        result = stack.enter_context(execute(services, row, [select]))
         chunks = _encode(stack, result, st.copy)
         first = next(chunks, b"")  # runs the query: its errors surface here, before any byte is sent
     except BaseException:
@@ -317,11 +317,9 @@ def copy_to(services: Services, principal: Principal, project: str, sql: str) ->
     return itertools.chain([first], chunks)
 
 
-def _encode(stack: ExitStack, result: service.Result, options: CopyOptions) -> Iterator[bytes]:
+def _encode(stack: ExitStack, result: Rows, options: CopyOptions) -> Iterator[bytes]:
     with stack:
-        keep = visible_columns(result.columns, set())
-        hidden = len(keep) != len(result.columns)
-        geometry = {i: srid_for(c.name, c.type) for i, c in enumerate(result.columns) if is_geometry(c)}
+        geometry = {i: c.srid for i, c in enumerate(result.columns) if c.is_geometry}
         text = options.format == "text"
         delimiter = options.delimiter or ("\t" if text else ",")
         null = options.null if options.null is not None else ("\\N" if text else "")
@@ -330,7 +328,7 @@ def _encode(stack: ExitStack, result: service.Result, options: CopyOptions) -> I
         if not text and options.header:
             parts.append(
                 pgtext.encode_csv_row(
-                    [result.columns[i].name for i in keep],
+                    [c.name for c in result.columns],
                     delimiter=delimiter,
                     null=null,
                     quote=options.quote,
@@ -343,8 +341,6 @@ def _encode(stack: ExitStack, result: service.Result, options: CopyOptions) -> I
                         hex_ewkb(bytes(v), geometry[i]) if i in geometry and v is not None else v
                         for i, v in enumerate(values)
                     )
-                if hidden:
-                    values = tuple(values[i] for i in keep)
                 if text:
                     line = pgtext.encode_text_row(values, delimiter=delimiter, null=null)
                 else:

@@ -2,30 +2,24 @@
 
 Users send the SQL of the CARTO SQL API: PostgreSQL with PostGIS functions. :func:`parse` turns a
 script into a list of :class:`Statement`, each carrying the DuckDB SQL to run in the project's
-sandbox and what it reads and writes. It is the security heart of the SQL API, so the rules are
-strict and every one of them is enforced on the parsed tree (sqlglot, ``read="postgres"``), never on
-the text:
+sandbox and what it reads and writes. It is the first wall of the SQL API: it enforces the
+allow- and deny-lists of ``policy.py`` (read that module for *what* is allowed) on the parsed
+tree (sqlglot, ``read="postgres"``), never on the text:
 
-1. **Statements**: an allow-list of tree roots: queries (SELECT, WITH, set operations, VALUES),
-   INSERT, UPDATE, DELETE, CREATE TABLE [IF NOT EXISTS] [AS], DROP TABLE [IF EXISTS], ALTER TABLE
-   (add/drop/rename/alter column, rename table), TRUNCATE (→ ``DELETE FROM``), EXPLAIN [ANALYZE]
-   of a query, COPY ``FROM STDIN`` / ``TO STDOUT`` and ``SELECT CDB_CartodbfyTable(…)``. Anything
-   else is refused, and so is any statement nested inside another one (data-modifying CTEs,
-   ``SELECT … INTO``). A few leading keywords sqlglot cannot parse at all (ATTACH, INSTALL, …) are
-   refused up front only to give a better message than "syntax error".
+1. **Statements**: the root of each statement must be one ``policy`` allows; statement-like
+   nodes nested inside another statement are refused; some leading keywords are refused before
+   parsing, with a hint.
 2. **Tables**: every table reference is resolved into the project namespace and rewritten as
    ``"<bucket>"."<table>"`` (the sandbox connection has ``USE lake``): no schema → the default
    schema; ``public`` / the project name → their alias; a known bucket (exact, then
-   case-insensitive match). ``information_schema.{tables,columns,schemata}`` may be read and is
-   left alone. Catalog-qualified names, other schemas (``pg_catalog``, ``main``, ``memory``, …) and
-   string-literal tables (``FROM 'x.csv'``) are refused. CTE names in scope are not tables.
-   Unquoted identifiers are lower-cased like PostgreSQL does; quoted ones keep their case.
-3. **Functions**: table functions (in FROM, JOIN, LATERAL) are allow-listed (``generate_series``,
-   ``range``, ``unnest``); every function anywhere is checked against a deny-list of names and
-   prefixes that reach files, settings, other databases or the engine's internals. The names
-   checked are sqlglot's canonical name *and* the name DuckDB will see in the generated SQL, and
-   the generated SQL is parsed again (``read="duckdb"``) and re-checked, so a translation can never
-   smuggle a refused function in.
+   case-insensitive match). ``information_schema``'s allowed views are left alone (or inlined
+   with the caller's rows). Catalog-qualified names, other schemas and string-literal tables
+   are refused. CTE names in scope are not tables. Unquoted identifiers are lower-cased like
+   PostgreSQL does; quoted ones keep their case.
+3. **Functions**: table functions are allow-listed, every function anywhere is checked against
+   the deny-list; the names checked are sqlglot's canonical name *and* the name DuckDB will see
+   in the generated SQL, and the generated SQL is parsed again (``read="duckdb"``) and re-checked,
+   so a translation can never smuggle a refused function in.
 4. **Translations** (PostgreSQL-isms → DuckDB): geometry casts → ``pg_geometry(x[, srid])``,
    column types (geometry/geography → GEOMETRY, serial → INTEGER, bigserial → BIGINT, text →
    VARCHAR, jsonb → JSON), ``version()``, ``current_schema``, ``now()``, the ``ST_*`` functions
@@ -56,8 +50,11 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from entrepot._version import __version__ as _ENTREPOT_VERSION
 from entrepot.core import errors as E
+from entrepot.core.engine.tables import TableRef
+from entrepot.core.sql import policy
+from entrepot.core.sql.policy import Limits
 
-__all__ = ["CopyOptions", "InformationView", "Limits", "Namespace", "Statement", "TableRef", "parse"]
+__all__ = ["CopyOptions", "InformationView", "Namespace", "Statement", "parse"]
 
 # sqlglot warns when it falls back to a generic Command; such statements are refused here anyway
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -65,14 +62,6 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 # --------------------------------------------------------------------------------------------
 # public types
-
-
-@dataclass(frozen=True)
-class TableRef:
-    """A resolved lake table."""
-
-    schema: str  # resolved lake schema (bucket ident), e.g. "in.c-public"
-    name: str  # table name as DuckDB will see it (unquoted identifiers lower-cased)
 
 
 @dataclass(frozen=True)
@@ -133,151 +122,11 @@ class Statement:
 
 
 # --------------------------------------------------------------------------------------------
-# rules
+# translations (what is allowed is in policy.py)
 
 _DIALECT = Dialect.get_or_raise("postgres")
 
 DEFAULT_SRID = 4326
-INFORMATION_SCHEMA = "information_schema"
-INFORMATION_SCHEMA_VIEWS = frozenset({"tables", "columns", "schemata"})
-TABLE_FUNCTIONS = frozenset({"generate_series", "range", "unnest"})
-
-SUPPORTED = (
-    "supported statements are SELECT, INSERT, UPDATE, DELETE, CREATE TABLE, DROP TABLE, ALTER TABLE, "
-    "TRUNCATE, EXPLAIN, COPY … FROM STDIN, COPY … TO STDOUT and SELECT CDB_CartodbfyTable(…)"
-)
-_ONE_TRANSACTION = (
-    "a request (or a batch query) runs as one transaction: its statements commit together or not at all"
-)
-_COPY_HINT = "use COPY … FROM STDIN via the copyfrom endpoint or COPY … TO STDOUT via copyto"
-_ISOLATION = "a project's SQL sees only its own tables; name a bucket's table as \"in.c-main\".mytable"
-_ALTER_HINT = "use ALTER TABLE with ADD COLUMN, DROP COLUMN, RENAME COLUMN, ALTER COLUMN or RENAME TO"
-_INTROSPECTION = "query information_schema.tables or information_schema.columns instead"
-
-# statements refused by their leading keyword (sqlglot cannot parse several of them at all)
-REFUSED_STATEMENTS: Mapping[str, str] = {
-    "ATTACH": _ISOLATION,
-    "DETACH": _ISOLATION,
-    "USE": _ISOLATION,
-    "INSTALL": "extensions are managed by the server",
-    "LOAD": "extensions are managed by the server",
-    "FORCE": "extensions and checkpoints are managed by the server",
-    "UPDATE EXTENSIONS": "extensions are managed by the server",
-    "SET": "settings are managed by the server",
-    "RESET": "settings are managed by the server",
-    "PRAGMA": "settings are managed by the server",
-    "EXPORT": _COPY_HINT,
-    "IMPORT": _COPY_HINT,
-    "CALL": "call table functions in FROM; the available ones are generate_series, range and unnest",
-    "CHECKPOINT": "storage maintenance is managed by the server",
-    "VACUUM": "storage maintenance is managed by the server",
-    "ANALYZE": "storage maintenance is managed by the server",
-    "BEGIN": _ONE_TRANSACTION,
-    "START": _ONE_TRANSACTION,
-    "COMMIT": _ONE_TRANSACTION,
-    "END": _ONE_TRANSACTION,
-    "ROLLBACK": _ONE_TRANSACTION,
-    "ABORT": _ONE_TRANSACTION,
-    "SAVEPOINT": _ONE_TRANSACTION,
-    "RELEASE": _ONE_TRANSACTION,
-    "DESCRIBE": _INTROSPECTION,
-    "DESC": _INTROSPECTION,
-    "SHOW": _INTROSPECTION,
-    "SUMMARIZE": _INTROSPECTION,
-    "PREPARE": "send the statement itself",
-    "EXECUTE": "send the statement itself",
-    "DEALLOCATE": "send the statement itself",
-    "GRANT": "access is granted with tokens",
-    "REVOKE": "access is granted with tokens",
-    "MERGE": "use INSERT … ON CONFLICT, UPDATE or DELETE",
-    "PIVOT": "use PIVOT inside a SELECT … FROM",
-    "UNPIVOT": "use UNPIVOT inside a SELECT … FROM",
-    "COMMENT": SUPPORTED,
-    "LISTEN": SUPPORTED,
-    "NOTIFY": SUPPORTED,
-    "UNLISTEN": SUPPORTED,
-    "LOCK": SUPPORTED,
-    "DISCARD": SUPPORTED,
-    "REINDEX": SUPPORTED,
-    "CLUSTER": SUPPORTED,
-    "REFRESH": SUPPORTED,
-    "DO": SUPPORTED,
-    "DECLARE": SUPPORTED,
-    "FETCH": SUPPORTED,
-    "CLOSE": SUPPORTED,
-    "MOVE": SUPPORTED,
-}
-
-# functions refused anywhere (lower-cased DuckDB / sqlglot names)
-DENIED_FUNCTIONS = frozenset(
-    {
-        "current_setting",
-        "getenv",
-        "getvariable",
-        "setvariable",
-        "glob",
-        "query",
-        "query_table",
-        "sniff_csv",
-        "which_secret",
-        "write_log",
-        "checkpoint",
-        "force_checkpoint",
-        "json_serialize_sql",
-        "json_deserialize_sql",
-        "json_serialize_plan",
-        "json_execute_serialized_sql",
-        "nextval",
-        "currval",
-        "current_query",
-        "load_extension",
-    }
-)
-DENIED_PREFIXES = (
-    "read_",
-    "duckdb_",
-    "pragma_",
-    "sqlite_",
-    "postgres_",
-    "mysql_",
-    "ducklake_",
-    "parquet_",
-    "iceberg_",
-    "delta_",
-    "arrow_",
-    "pandas_",
-    "python_",
-    "icu_",
-    "st_read",
-    "st_write",
-    "st_drivers",
-    "glob",
-    "getenv",
-    "current_setting",
-    "getvariable",
-    "set",
-    "query",
-    "load",
-    "install",
-    "http",
-    "s3",
-    "enable_",
-    "disable_",
-    "checkpoint",
-    "sniff_",
-    "json_execute",
-    "substrait",
-    "from_substrait",
-    "get_substrait",
-    "pg_read",
-    "pg_ls",
-    "attach",
-    "detach",
-    "export_",
-    "import_",
-    "copy_",
-    "secret",
-)
 
 # PostGIS function -> sandbox macro (core/sql/geometry.py::MACROS)
 FUNCTION_RENAMES: Mapping[str, str] = {
@@ -306,29 +155,16 @@ TYPE_RENAMES: Mapping[DType, str] = {
     exp.DataType.Type.JSONB: "JSON",
 }
 
-_QUERY_TYPES: tuple[type[exp.Expr], ...] = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
 
-
+# policy.py names sqlglot node classes; these are the classes
 def _classes(*names: str) -> tuple[type[exp.Expr], ...]:
     return tuple(cls for name in names if isinstance(cls := getattr(exp, name, None), type))
 
 
-# statement-like nodes: refused wherever they are not the (allowed) root of a statement
-_STATEMENT_NODES = _classes(
-    "Alter", "AlterSession", "Analyze", "Attach", "Block", "Cache", "Command", "Comment", "Commit",
-    "Copy", "Create", "Declare", "Delete", "Describe", "Detach", "Drop", "Execute", "ExecuteSql",
-    "Export", "Get", "Grant", "IfBlock", "Insert", "Install", "Into", "Kill", "LoadData",
-    "LockingStatement", "LoopBlock", "Merge", "Pragma", "Put", "Refresh", "Revoke", "Rollback", "Set",
-    "Show", "StoredProcedure", "Summarize", "SwapTable", "Transaction", "TruncateTable", "Uncache",
-    "Undrop", "Update", "Use", "WhileBlock",
-)  # fmt: skip
-
-# ALTER TABLE actions allowed (each becomes one DuckDB statement)
-_ALTER_ACTIONS = _classes("ColumnDef", "Drop", "RenameColumn", "AlterRename", "AlterColumn")
-# what may appear in CREATE TABLE's column list besides column definitions
-_TABLE_ELEMENTS = _classes(
-    "ColumnDef", "PrimaryKey", "UniqueColumnConstraint", "CheckColumnConstraint", "ForeignKey", "Constraint"
-)
+_QUERY_TYPES = _classes(*policy.QUERY_ROOTS)
+_STATEMENT_NODES = _classes(*policy.NESTED_STATEMENT_NODES)
+_ALTER_ACTIONS = _classes(*policy.ALTER_ACTIONS)
+_TABLE_ELEMENTS = _classes(*policy.TABLE_ELEMENTS)
 
 _RENDERED_NAME = re.compile(r'\s*"?([A-Za-z_][A-Za-z0-9_$]*)"?\s*\(')
 
@@ -349,21 +185,7 @@ def _versions() -> str:
 # entry point
 
 
-@dataclass(frozen=True)
-class Limits:
-    """How large one statement may be before DuckDB's planner sees it.
-
-    DuckDB's binder and optimizer cost grows faster than linearly with the number of query
-    blocks (a 20,000-branch UNION ALL plans for 40 s in 6 GB, outside any memory limit), so a
-    statement is measured on its tokens first: its length, and its query blocks (SELECT,
-    UNION, INTERSECT, EXCEPT).
-    """
-
-    max_tokens: int = 200_000
-    max_query_blocks: int = 500
-
-
-_BLOCK_TOKENS = frozenset({TokenType.SELECT, TokenType.UNION, TokenType.INTERSECT, TokenType.EXCEPT})
+_BLOCK_TOKENS = frozenset(TokenType[name] for name in policy.BLOCK_TOKENS)
 
 
 def parse(sql: str, namespace: Namespace, limits: Limits = Limits()) -> list[Statement]:
@@ -460,8 +282,8 @@ def _leading_keyword(tokens: list[Token]) -> str:
 
 def _parse_chunk(tokens: list[Token], sql: str, ns: Namespace) -> list[Statement]:
     keyword = _leading_keyword(tokens)
-    hint = REFUSED_STATEMENTS.get(keyword) or (
-        REFUSED_STATEMENTS["FORCE"] if keyword.startswith("FORCE") else None
+    hint = policy.REFUSED_STATEMENTS.get(keyword) or (
+        policy.REFUSED_STATEMENTS["FORCE"] if keyword.startswith("FORCE") else None
     )
     if hint:
         raise _refuse(f"{keyword} is not allowed; {hint}", "refusedStatement")
@@ -509,7 +331,7 @@ def _statements(tree: exp.Expr, ns: Namespace, tokens: list[Token], keyword: str
         exp.TruncateTable: _truncate,
         exp.Copy: _copy,
     }
-    handler = handlers.get(type(tree))
+    handler = handlers.get(type(tree)) if type(tree).__name__ in policy.STATEMENT_ROOTS else None
     if handler is None:
         raise _refused_statement(tree, keyword)
     return handler(tree, ns, literal_starts)
@@ -525,9 +347,9 @@ def _refused_statement(tree: exp.Expr, keyword: str) -> E.InvalidInput:
                 f"{words} is not allowed; only tables can be created or dropped", "refusedStatement"
             )
         if words.startswith("ALTER"):
-            return _refuse(f"{words} … is not supported; {_ALTER_HINT}", "refusedStatement")
+            return _refuse(f"{words} … is not supported; {policy.ALTER_HINT}", "refusedStatement")
         name = words or name
-    hint = REFUSED_STATEMENTS.get(name.split()[0] if name else name, SUPPORTED)
+    hint = policy.REFUSED_STATEMENTS.get(name.split()[0] if name else name, policy.SUPPORTED)
     return _refuse(f"{name} is not allowed; {hint}", "refusedStatement")
 
 
@@ -733,7 +555,7 @@ def _alter(tree: exp.Expr, ns: Namespace, literal_starts: set[int]) -> list[Stat
 def _check_alter_action(action: exp.Expr) -> None:
     if not isinstance(action, _ALTER_ACTIONS):
         raise _refuse(
-            f"ALTER TABLE … {action.sql(dialect='postgres')} is not supported; {_ALTER_HINT}",
+            f"ALTER TABLE … {action.sql(dialect='postgres')} is not supported; {policy.ALTER_HINT}",
             "refusedStatement",
         )
     if isinstance(action, exp.Drop) and str(action.args.get("kind") or "").upper() != "COLUMN":
@@ -891,9 +713,9 @@ def _copy(tree: exp.Expr, ns: Namespace, literal_starts: set[int]) -> list[State
         or files[0].quoted
         or files[0].name.lower() != expected
     ):
-        raise _refuse(f"COPY to or from files is not allowed; {_COPY_HINT}", "copy")
+        raise _refuse(f"COPY to or from files is not allowed; {policy.COPY_HINT}", "copy")
     if tree.args.get("credentials") and tree.args["credentials"].args:
-        raise _refuse(f"COPY credentials are not allowed; {_COPY_HINT}", "copy")
+        raise _refuse(f"COPY credentials are not allowed; {policy.COPY_HINT}", "copy")
     options = _copy_options(tree.args.get("params") or [])
     source = tree.this
     columns: list[str] | None = None
@@ -1054,7 +876,11 @@ def _check(
 
 def _is_information_schema(table: exp.Table) -> bool:
     db = table.args.get("db")
-    return db is not None and _ident_name(db) == INFORMATION_SCHEMA and table.name in INFORMATION_SCHEMA_VIEWS
+    return (
+        db is not None
+        and _ident_name(db) == policy.INFORMATION_SCHEMA
+        and table.name in policy.INFORMATION_SCHEMA_VIEWS
+    )
 
 
 def _inline_view(table: exp.Table, view: InformationView) -> exp.Expr:
@@ -1114,7 +940,7 @@ def _rendered_name(node: exp.Func) -> str | None:
 
 
 def _is_denied(name: str) -> bool:
-    return name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES)
+    return policy.is_denied_function(name)
 
 
 def _in_table_position(node: exp.Expr) -> bool:
@@ -1137,7 +963,7 @@ def _check_function(node: exp.Func) -> None:
         rendered = _rendered_name(node)
         if rendered is not None and _is_denied(rendered):
             raise _refuse(f"function {rendered}() is not allowed", "refusedFunction")
-        if rendered not in TABLE_FUNCTIONS or _table_qualified(node):
+        if rendered not in policy.TABLE_FUNCTIONS or _table_qualified(node):
             raise _refuse(
                 f"table function {rendered or name}() is not allowed; "
                 "the available ones are generate_series, range and unnest",
@@ -1207,7 +1033,7 @@ def _target(
     if not isinstance(table.this, exp.Identifier):
         raise _refuse(f"{statement} needs a table, not a function", "refusedTable")
     db = table.args.get("db")
-    if db is not None and _ident_name(db) == INFORMATION_SCHEMA:
+    if db is not None and _ident_name(db) == policy.INFORMATION_SCHEMA:
         raise _refuse("information_schema is read-only", "readOnly")
     schema = _resolve_schema(db, ns) or ns.default_schema
     return _rewrite(table, schema)
@@ -1223,8 +1049,8 @@ def _resolve_read(table: exp.Table, ns: Namespace, literal_starts: set[int]) -> 
     db = table.args.get("db")
     if db is None and _is_cte(table):
         return None
-    if db is not None and _ident_name(db) == INFORMATION_SCHEMA:
-        if table.name not in INFORMATION_SCHEMA_VIEWS:
+    if db is not None and _ident_name(db) == policy.INFORMATION_SCHEMA:
+        if table.name not in policy.INFORMATION_SCHEMA_VIEWS:
             raise _refuse(
                 f'relation "information_schema.{table.name}" is not available; '
                 "use information_schema.tables, columns or schemata",
@@ -1252,7 +1078,7 @@ def _resolve_column(column: exp.Column, ns: Namespace) -> None:
     db = column.args.get("db")
     if db is None or not column.args.get("table"):
         return
-    if _ident_name(db) == INFORMATION_SCHEMA:
+    if _ident_name(db) == policy.INFORMATION_SCHEMA:
         return
     schema = _resolve_schema(db, ns)
     column.set("db", exp.to_identifier(schema, quoted=True))
@@ -1387,7 +1213,7 @@ def _set_returning_alias(alias: exp.TableAlias) -> None:
         function = source
     else:
         return
-    if _rendered_name(function) in TABLE_FUNCTIONS:
+    if _rendered_name(function) in policy.TABLE_FUNCTIONS:
         alias.set("columns", [exp.to_identifier(alias.name, quoted=alias.this.quoted)])
 
 

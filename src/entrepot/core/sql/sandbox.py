@@ -73,7 +73,7 @@ def value_macros(limit: int) -> list[str]:
 class TooManyQueries(E.TimeLimitExceeded):
     """No query slot of the project freed in time (CARTO answers 429 for this, as for timeouts)."""
 
-    status = 429
+    kind = E.Kind.BUSY
 
 
 class Sandbox:

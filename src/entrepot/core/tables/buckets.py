@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -11,9 +11,10 @@ from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, StoredTable, TableMetadata
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import execute, quote_ident
+from entrepot.core.engine.tables import TableRef, table_names, transaction
 from entrepot.core.errors import AlreadyExists, InvalidInput
 from entrepot.core.tables.names import bucket_ident, validate_bucket_name, validate_stage
-from entrepot.core.tables.store import find_bucket, get_bucket, lake_name, lake_ref
+from entrepot.core.tables.store import find_bucket, get_bucket, lake_name
 from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
@@ -35,10 +36,10 @@ def create_bucket(
     assert principal.project_id is not None
     name = validate_bucket_name(name)
     stage = validate_stage(stage)
-    check_text(display_name, "displayName", 255, code="storage.buckets.validation")
-    check_text(description, "description", code="storage.buckets.validation")
+    check_text(display_name, "displayName", 255, code="buckets.validation")
+    check_text(description, "description", code="buckets.validation")
     ident = bucket_ident(stage, name)
-    taken = AlreadyExists(f"bucket {ident} already exists", code="storage.buckets.alreadyExists")
+    taken = AlreadyExists(f"bucket {ident} already exists", code="buckets.alreadyExists")
     now = utcnow()
     try:
         with services.catalog.session() as s:
@@ -54,7 +55,7 @@ def create_bucket(
                 raise AlreadyExists(
                     f"bucket {ident} would clash with bucket {other}: bucket names must differ in more than "
                     "letter case",
-                    code="storage.buckets.alreadyExists",
+                    code="buckets.alreadyExists",
                 )
             bucket = Bucket(
                 project_id=principal.project_id,
@@ -106,7 +107,7 @@ def check_delete(services: Services, principal: Principal, bucket_id: str, *, fo
     if not force and bucket_tables(services, bucket):
         raise InvalidInput(
             f"bucket {bucket.ident} is not empty; delete its tables first or pass force=true",
-            code="storage.buckets.notEmpty",
+            code="buckets.notEmpty",
         )
     return bucket
 
@@ -132,46 +133,21 @@ def drop_bucket(
     if tables and not force:
         raise InvalidInput(
             f"bucket {bucket.ident} is not empty; delete its tables first or pass force=true",
-            code="storage.buckets.notEmpty",
+            code="buckets.notEmpty",
         )
     cancel = ctx.cancelled if ctx is not None else None
-    with services.engine.lake(lake_name(services, project_id)).cursor() as cur:
-        execute(cur, "BEGIN TRANSACTION")
-        try:
-            names = [
-                r[0]
-                for r in cur.execute(
-                    "SELECT table_name FROM duckdb_tables() "
-                    "WHERE database_name = 'lake' AND lower(schema_name) = lower(?)",
-                    [bucket.ident],
-                ).fetchall()
-            ]
-            if names and not force:  # a table created since the check above (we now hold the writer lock)
-                raise InvalidInput(
-                    f"bucket {bucket.ident} is not empty; delete its tables first or pass force=true",
-                    code="storage.buckets.notEmpty",
-                )
-            for name in names:
-                execute(cur, f"DROP TABLE IF EXISTS {lake_ref(bucket.ident, name)}", cancel=cancel)
-            execute(cur, f"DROP SCHEMA IF EXISTS {quote_ident(bucket.ident)}", cancel=cancel)
-            execute(cur, "COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+    with services.engine.lake(lake_name(services, project_id)).cursor() as cur, transaction(cur):
+        names = table_names(cur, bucket.ident)
+        if names and not force:  # a table created since the check above (we now hold the writer lock)
+            raise InvalidInput(
+                f"bucket {bucket.ident} is not empty; delete its tables first or pass force=true",
+                code="buckets.notEmpty",
+            )
+        for name in names:
+            execute(cur, f"DROP TABLE IF EXISTS {TableRef(bucket.ident, name).sql}", cancel=cancel)
+        execute(cur, f"DROP SCHEMA IF EXISTS {quote_ident(bucket.ident)}", cancel=cancel)
     with services.catalog.session() as s:
         ids = select(StoredTable.id).where(StoredTable.bucket_id == bucket.id)
         s.execute(delete(TableMetadata).where(TableMetadata.table_id.in_(ids)))
         s.execute(delete(StoredTable).where(StoredTable.bucket_id == bucket.id))
         s.execute(delete(Bucket).where(Bucket.id == bucket.id))
-
-
-def delete_job(ctx: JobContext[Services]) -> dict[str, Any]:
-    """Job ``buckets.delete``: params ``bucketId``, ``force``."""
-    drop_bucket(
-        ctx.services,
-        ctx.project_id,
-        str(ctx.params["bucketId"]),
-        force=bool(ctx.params.get("force")),
-        ctx=ctx,
-    )
-    return {}

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from entrepot.core.auth import Principal, principal_of
 from entrepot.core.catalog import Bucket, Project, StoredTable, Token
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import execute, interrupt_on_cancel, quote_ident, quote_literal
-from entrepot.core.jobs import JobContext, JobRegistry
+from entrepot.core.engine.tables import TableRef, transaction
+from entrepot.core.jobs import JobContext
 from entrepot.core.tables import store
 from entrepot.core.tables.filters import RowFilter, resolve_column
 
@@ -62,7 +62,7 @@ def select_columns(table: StoredTable, wanted: Sequence[str] | None) -> list[str
         column = resolve_column(name, table.columns, what="column")
         if column in out:
             raise E.InvalidInput(
-                f"column {column!r} is listed twice in columns", code="storage.tables.columnNotFound"
+                f"column {column!r} is listed twice in columns", code="tables.columnNotFound"
             )
         out.append(column)
     return out
@@ -136,7 +136,7 @@ def preview(
     where, args = (row_filter or RowFilter()).to_sql(table.columns)
     select = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR)" for c in out_columns) or "NULL"
     sql = (
-        f"SELECT {select} FROM {store.lake_ref(bucket.ident, table.name)} WHERE {where} "
+        f"SELECT {select} FROM {TableRef(bucket.ident, table.name).sql} WHERE {where} "
         f"ORDER BY {stable_order(table, order)} LIMIT {int(limit)} OFFSET {int(offset)}"
     )
     if limit <= 0:
@@ -160,15 +160,6 @@ class ExportRequest:
     format: str = "rfc"
     limit: int | None = None
 
-    def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"tableId": self.table_id, "gzip": self.gzip, "format": self.format}
-        if self.columns:
-            out["columns"] = list(self.columns)
-        if self.limit is not None:
-            out["limit"] = self.limit
-        out.update(self.row_filter.to_params())
-        return out
-
 
 def check_export(
     services: Services,
@@ -189,7 +180,7 @@ def check_export(
     if fmt not in EXPORT_FORMATS:
         raise E.InvalidInput(
             f"unknown export format {format!r}; use rfc (default), escaped or raw",
-            code="storage.tables.invalidFormat",
+            code="tables.invalidFormat",
         )
     if limit is not None and limit < 1:
         raise E.InvalidInput("parameter limit must be at least 1")
@@ -209,27 +200,26 @@ def _copy_options(fmt: str, gzip: bool) -> str:
     return options
 
 
-def export_table(ctx: JobContext[Services]) -> dict[str, Any]:
+def export_table(ctx: JobContext[Services], request: ExportRequest) -> dict[str, Any]:
     """Job ``tables.export``: write the table (columns, filter, limit) to a new File tagged ``table-export``."""
     from entrepot.core import files
 
     services = ctx.services
-    params = ctx.params
     principal = job_principal(ctx)
-    table_id = str(params.get("tableId") or ctx.job.subject or "")
+    table_id = request.table_id
     table, bucket = open_table(services, principal, table_id, "read")
-    out_columns = select_columns(table, params.get("columns") or None)
-    where, args = RowFilter.from_params(params).to_sql(table.columns)
-    fmt = str(params.get("format") or "rfc")
+    out_columns = select_columns(table, request.columns or None)
+    where, args = request.row_filter.to_sql(table.columns)
+    fmt = request.format
     if fmt not in EXPORT_FORMATS:
         raise E.InvalidInput(f"unknown export format {fmt!r}; use rfc, escaped or raw")
-    gzip = bool(params.get("gzip"))
-    limit = params.get("limit")
+    gzip = request.gzip
+    limit = request.limit
     # NULL is written as "" (an empty quoted field), like Keboola's string tables.
     select = ", ".join(
         f"coalesce(CAST({quote_ident(c)} AS VARCHAR), '') AS {quote_ident(c)}" for c in out_columns
     )
-    query = f"SELECT {select} FROM {store.lake_ref(bucket.ident, table.name)} WHERE {where}"
+    query = f"SELECT {select} FROM {TableRef(bucket.ident, table.name).sql} WHERE {where}"
     if limit is not None:
         query += f" ORDER BY {stable_order(table)} LIMIT {int(limit)}"
     name = f"{table_id}.csv" + (".gz" if gzip else "")
@@ -278,45 +268,45 @@ def _write_empty(path: Path, gzip: bool) -> None:
 # -- delete rows -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DeleteRowsRequest:
+    """A validated delete-rows: what the ``tables.delete_rows`` job is queued with."""
+
+    table_id: str
+    row_filter: RowFilter
+    allow_truncate: bool = False  # an empty filter deletes every row only with this
+
+
 def check_delete_rows(
     services: Services, principal: Principal, table_id: str, row_filter: RowFilter, *, allow_truncate: bool
-) -> dict[str, Any]:
-    """Validate a delete-rows request; the job parameters to queue. No filter needs ``allow_truncate``."""
+) -> DeleteRowsRequest:
+    """Validate a delete-rows request before it is queued. No filter needs ``allow_truncate``."""
     table, _ = open_table(services, principal, table_id, "write")
     row_filter.validate(table.columns)
     if row_filter.is_empty and not allow_truncate:
         raise E.InvalidInput(
             "deleting rows needs a filter (changedSince, changedUntil, whereColumn with whereValues, or "
             "whereFilters); send allowTruncate=true to delete every row",
-            code="storage.tables.deleteRowsFilterRequired",
+            code="tables.deleteRowsFilterRequired",
         )
-    return {"tableId": table_id, "allowTruncate": allow_truncate, **row_filter.to_params()}
+    return DeleteRowsRequest(table_id, row_filter, allow_truncate)
 
 
-def delete_rows(ctx: JobContext[Services]) -> dict[str, Any]:
+def delete_rows(ctx: JobContext[Services], request: DeleteRowsRequest) -> dict[str, Any]:
     """Job ``tables.delete_rows``: delete the filtered rows in one transaction; results ``{"deletedRows": n}``."""
     services = ctx.services
-    params = ctx.params
     principal = job_principal(ctx)
-    table_id = str(params.get("tableId") or ctx.job.subject or "")
-    table, bucket = open_table(services, principal, table_id, "write")
-    row_filter = RowFilter.from_params(params)
-    if row_filter.is_empty and not params.get("allowTruncate"):
+    table, bucket = open_table(services, principal, request.table_id, "write")
+    row_filter = request.row_filter
+    if row_filter.is_empty and not request.allow_truncate:
         raise E.InvalidInput("deleting rows needs a filter or allowTruncate=true")
     where, args = row_filter.to_sql(table.columns)
-    sql = f"DELETE FROM {store.lake_ref(bucket.ident, table.name)} WHERE {where}"
+    sql = f"DELETE FROM {TableRef(bucket.ident, table.name).sql} WHERE {where}"
     ctx.progress(5)
-    with _lake(services, table.project_id).cursor(write=True) as cur:
-        execute(cur, "BEGIN TRANSACTION")
-        try:
-            with interrupt_on_cancel(ctx, cur):
-                row = execute(cur, sql, args, cancel=ctx.cancelled).fetchone()
-            ctx.check_cancelled()
-            execute(cur, "COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                cur.execute("ROLLBACK")
-            raise
+    with _lake(services, table.project_id).cursor(write=True) as cur, transaction(cur):
+        with interrupt_on_cancel(ctx, cur):
+            row = execute(cur, sql, args, cancel=ctx.cancelled).fetchone()
+        ctx.check_cancelled()
     deleted = int(row[0]) if row else 0
     store.refresh_stats(services, table.id)
     if deleted:
@@ -341,8 +331,3 @@ def job_principal(ctx: JobContext[Services]) -> Principal:
     if token is None or token.revoked_at is not None:
         raise E.PermissionDenied("the token that started this job no longer exists or was revoked")
     return principal_of(token, project)
-
-
-def register_jobs(registry: JobRegistry[Services]) -> None:
-    registry.register(EXPORT_KIND, export_table)
-    registry.register(DELETE_ROWS_KIND, delete_rows)

@@ -66,7 +66,7 @@ def _invalid_time(value: str, name: str) -> InvalidInput:
     return InvalidInput(
         f"invalid {name} {value!r}: use a unix timestamp, an ISO 8601 time (2025-06-01T12:00:00+00:00; "
         "without an offset it is UTC) or a relative phrase such as '-1 days' or '-2 hours'",
-        code="storage.tables.invalidTime",
+        code="tables.invalidTime",
     )
 
 
@@ -212,6 +212,21 @@ class WhereFilter:
             out["dataType"] = self.data_type
         return out
 
+    def to_job(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"column": self.column, "operator": self.operator, "values": list(self.values)}
+        if self.data_type:
+            out["data_type"] = self.data_type
+        return out
+
+    @classmethod
+    def from_job(cls, obj: Mapping[str, Any]) -> WhereFilter:
+        return cls(
+            column=str(obj["column"]),
+            operator=str(obj.get("operator") or "eq"),
+            values=tuple(str(v) for v in obj.get("values") or ()),
+            data_type=obj.get("data_type") or None,
+        )
+
 
 def resolve_column(name: str, columns: Sequence[str], *, what: str = "column") -> str:
     """The table's spelling of column ``name`` (exact, else case-insensitive); ``InvalidInput`` otherwise."""
@@ -222,7 +237,7 @@ def resolve_column(name: str, columns: Sequence[str], *, what: str = "column") -
             return column
     raise InvalidInput(
         f"{what} {name!r} is not a column of the table; its columns are: {', '.join(columns)}",
-        code="storage.tables.columnNotFound",
+        code="tables.columnNotFound",
     )
 
 
@@ -306,6 +321,34 @@ class RowFilter:
         if self.where_filters:
             out["whereFilters"] = [f.to_obj() for f in self.where_filters]
         return out
+
+    def to_job(self) -> dict[str, Any]:
+        """The filter as job params (snake_case, absolute times) that :meth:`from_job` reads back."""
+        out: dict[str, Any] = {}
+        if self.changed_since is not None:
+            out["changed_since"] = self.changed_since.isoformat()
+        if self.changed_until is not None:
+            out["changed_until"] = self.changed_until.isoformat()
+        if self.where_column is not None:
+            out["where_column"] = self.where_column
+            out["where_operator"] = self.where_operator
+            out["where_values"] = list(self.where_values)
+        if self.where_filters:
+            out["where_filters"] = [f.to_job() for f in self.where_filters]
+        return out
+
+    @classmethod
+    def from_job(cls, params: Mapping[str, Any]) -> RowFilter:
+        """The filter :meth:`to_job` wrote (already validated when the job was queued)."""
+        since, until = params.get("changed_since"), params.get("changed_until")
+        return cls(
+            changed_since=datetime.fromisoformat(since) if since else None,
+            changed_until=datetime.fromisoformat(until) if until else None,
+            where_column=params.get("where_column"),
+            where_operator=str(params.get("where_operator") or "eq"),
+            where_values=tuple(str(v) for v in params.get("where_values") or ()),
+            where_filters=tuple(WhereFilter.from_job(f) for f in params.get("where_filters") or ()),
+        )
 
     def validate(self, columns: Sequence[str]) -> None:
         """Check that every filtered column exists (``InvalidInput`` naming it)."""

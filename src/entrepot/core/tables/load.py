@@ -1,6 +1,6 @@
 """Creating tables from CSV and loading CSV into tables (the ``tables.create``/``tables.import`` jobs).
 
-The input (an uploaded File, an inline string stored as a File by the face, or a ``dataUrl``
+The input (an uploaded File, inline CSV stored as a File when the job was queued, or a URL
 downloaded here) is staged strictly into a temp table (``stage_csv``), checked against the
 table, then applied in ONE DuckDB transaction: a full load replaces the rows, an incremental
 load upserts by primary key (last duplicate wins) or appends when there is none. Every
@@ -14,7 +14,7 @@ import contextlib
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,18 +25,20 @@ from sqlalchemy.exc import IntegrityError
 
 from entrepot.core import errors as E
 from entrepot.core import failpoints, inflate
+from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, File, StoredTable
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import CsvDialect, StagedCsv, execute, quote_ident, quote_literal, stage_csv
+from entrepot.core.engine.tables import TableRef, exists, stats, transaction
+from entrepot.core.ids import parse_id
 from entrepot.core.tables.names import MAX_COLUMNS, validate_column_names, validate_table_name
 from entrepot.core.tables.store import (
     TIMESTAMP_COLUMN,
     find_bucket,
     find_table,
     lake_name,
-    lake_ref,
-    lake_stats,
     table_taken,
+    user_columns,
 )
 
 if TYPE_CHECKING:
@@ -68,42 +70,124 @@ def csv_dialect(
     if encl and esc and esc != encl:
         raise E.InvalidInput(
             "give at most one of enclosure and escapedBy (the other must be empty)",
-            code="storage.tables.csvDialect",
+            code="tables.csvDialect",
         )
     if esc and not encl:
         raise E.InvalidInput(
             "escapedBy without an enclosure is not supported; use enclosure (values quoted, quotes doubled)",
-            code="storage.tables.csvDialect",
+            code="tables.csvDialect",
         )
     return CsvDialect(delimiter=delim, enclosure=encl, escape=None, header=header)
 
 
 @dataclass(frozen=True)
 class LoadOptions:
-    dialect: CsvDialect
-    without_headers: bool = False
-    columns: list[str] | None = None
+    """How a create or import reads its CSV, as the caller gave it (:meth:`dialect` checks it)."""
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> LoadOptions:
-        enclosure = params.get("enclosure")
-        return cls(
-            dialect=csv_dialect(params.get("delimiter"), enclosure, params.get("escapedBy")),
-            without_headers=bool(params.get("withoutHeaders")),
-            columns=list(params["columns"]) if params.get("columns") else None,
-        )
+    delimiter: str | None = None  # "," when None or empty; "\\t" and "tab" mean a tab
+    enclosure: str | None = None  # '"' when None; "" for none
+    escaped_by: str | None = None
+    without_headers: bool = False  # the file has no header row: the table's columns, in order
+    columns: tuple[str, ...] | None = None  # the header to use (the file then has none)
+    incremental: bool = False  # imports only: merge by primary key (or append) instead of replacing
 
-    def to_params(self) -> dict[str, Any]:
-        return {
-            "delimiter": self.dialect.delimiter,
-            "enclosure": self.dialect.enclosure,
-            "escapedBy": "",
-            "withoutHeaders": self.without_headers,
-            "columns": self.columns,
-        }
+    def dialect(self) -> CsvDialect:
+        return csv_dialect(self.delimiter, self.enclosure, self.escaped_by)
+
+
+def check_options(options: LoadOptions) -> LoadOptions:
+    """``options`` checked (dialect, column names) and normalised as the job stores them."""
+    dialect = options.dialect()
+    columns = validate_column_names(options.columns, what="columns[]") if options.columns else None
+    return replace(
+        options,
+        delimiter=dialect.delimiter,
+        enclosure=dialect.enclosure,
+        escaped_by="",
+        columns=tuple(columns) if columns is not None else None,
+    )
 
 
 # -- sources ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadSource:
+    """Where a create or import reads its rows, as the request gave them.
+
+    Exactly one of ``file_id`` (an uploaded File, as given), ``url`` and ``inline`` (the CSV
+    itself, from ``dataString`` or, with ``inline_is_body``, the request body) must be there:
+    :func:`check_source` says which is missing or too many. ``unsupported`` names the source
+    parameters the request gave that entrepot does not support.
+    """
+
+    file_id: str | None = None
+    url: str | None = None
+    inline: bytes | None = None
+    inline_is_body: bool = False
+    unsupported: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """A checked source any worker can read: a File (inline CSV is stored as one) or a URL."""
+
+    file_id: int | None = None
+    url: str | None = None
+    inline: bool = False  # the File holds the request's inline CSV
+
+
+def check_source(source: LoadSource) -> None:
+    """A supported source and exactly one of them; ``NotSupported``/``InvalidInput`` otherwise."""
+    if source.unsupported:
+        raise E.NotSupported(
+            f"parameter {source.unsupported[0]} is not supported: entrepot loads tables from dataFileId, "
+            "dataString (or a CSV request body) and dataUrl",
+            code="tables.sourceNotSupported",
+        )
+    given = [
+        name
+        for name, value in (
+            ("dataFileId", source.file_id),
+            ("dataString", None if source.inline_is_body else source.inline),
+            ("dataUrl", source.url),
+            ("request body", source.inline if source.inline_is_body else None),
+        )
+        if value is not None
+    ]
+    if not given:
+        raise E.InvalidInput(
+            "give the data: one of dataFileId, dataString, dataUrl, or a CSV request body",
+            code="tables.noSource",
+        )
+    if len(given) > 1:
+        raise E.InvalidInput(
+            f"give exactly one data source, not {' and '.join(given)}", code="tables.tooManySources"
+        )
+
+
+def store_source(
+    services: Services, principal: Principal, source: LoadSource, *, run_id: str | None = None
+) -> StoredSource:
+    """The checked source as a job reads it: the File must exist, the URL pass the guard, inline
+    CSV is stored as a File (so any worker process can read it)."""
+    from entrepot.core import files
+
+    if source.file_id is not None:
+        file_id = parse_id(source.file_id)
+        if file_id is None:
+            raise E.NotFound(f"file {source.file_id} not found", code="files.notFound")
+        files.get(services, principal, file_id)
+        return StoredSource(file_id=file_id)
+    if source.url is not None:
+        from entrepot.core import urlguard
+
+        urlguard.check_url(source.url, allowed=services.settings.url_import_allowed_hosts)
+        return StoredSource(url=source.url)
+    file = store_inline(
+        services, principal.project_id or 0, principal.token_id, source.inline or b"", run_id=run_id
+    )
+    return StoredSource(file_id=file.id, inline=True)
 
 
 def store_inline(
@@ -137,22 +221,22 @@ def _tmp_dir(services: Services) -> Path:
 
 
 @contextlib.contextmanager
-def source_path(ctx: JobContext[Services], params: dict[str, Any]) -> Iterator[Path]:
+def source_path(ctx: JobContext[Services], source: StoredSource) -> Iterator[Path]:
     """The job's input as a local, uncompressed file (removed afterwards)."""
     from entrepot.core import files
 
     services = ctx.services
     with tempfile.TemporaryDirectory(dir=_tmp_dir(services), prefix=f"job-{ctx.job.id}-") as tmp:
         work = Path(tmp)
-        if params.get("dataFileId") is not None:
-            with files.open_local(services, ctx.project_id, int(params["dataFileId"])) as path:
+        if source.file_id is not None:
+            with files.open_local(services, ctx.project_id, source.file_id) as path:
                 yield _plain(path, work, services.settings.import_max_inflated_bytes)
-        elif params.get("dataUrl"):
+        elif source.url:
             from entrepot.core import urlguard
 
             settings = services.settings
             result = urlguard.download(
-                str(params["dataUrl"]),
+                source.url,
                 work / "download",
                 allowed=settings.url_import_allowed_hosts,
                 max_bytes=settings.url_import_max_bytes,
@@ -163,7 +247,7 @@ def source_path(ctx: JobContext[Services], params: dict[str, Any]) -> Iterator[P
             yield _plain(result.path, work, settings.import_max_inflated_bytes)
         else:
             raise E.InvalidInput(
-                "the job names no data source (dataFileId or dataUrl)", code="storage.tables.noSource"
+                "the job names no data source (dataFileId or dataUrl)", code="tables.noSource"
             )
 
 
@@ -206,7 +290,7 @@ def _stage(
     *,
     table_columns: Sequence[str] | None,
 ) -> StagedCsv:
-    dialect = options.dialect
+    dialect = options.dialect()
     names: list[str] | None = None
     if options.columns:
         names = validate_column_names(options.columns, what="columns[]")
@@ -274,58 +358,33 @@ def match_columns(pk: Sequence[str], columns: Sequence[str], *, what: str) -> li
         if name.lower() not in by_lower:
             raise E.InvalidInput(
                 f"primary key column {name!r} is not a column of {what} (columns: {', '.join(columns)})",
-                code="storage.tables.invalidPrimaryKey",
+                code="tables.invalidPrimaryKey",
             )
         out.append(by_lower[name.lower()])
     if len({c.lower() for c in out}) != len(out):
-        raise E.InvalidInput("the primary key names a column twice", code="storage.tables.invalidPrimaryKey")
+        raise E.InvalidInput("the primary key names a column twice", code="tables.invalidPrimaryKey")
     return out
-
-
-@contextlib.contextmanager
-def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """BEGIN … COMMIT on ``cur``; ROLLBACK on any error or cancellation."""
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        execute(cur, "COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            cur.execute("ROLLBACK")
-        raise
-
-
-def lake_columns(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str) -> list[str]:
-    """The user columns of a lake table, in order (without ``_timestamp``)."""
-    rows = cur.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' AND lower(schema_name) = lower(?) "
-        "AND lower(table_name) = lower(?) ORDER BY column_index",
-        [bucket_ident, name],
-    ).fetchall()
-    return [r[0] for r in rows if r[0] != TIMESTAMP_COLUMN]
-
-
-def _lake_has_table(cur: duckdb.DuckDBPyConnection, bucket_ident: str, name: str) -> bool:
-    row = cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'lake' "
-        "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?)",
-        [bucket_ident, name],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 # -- create -----------------------------------------------------------------------------------
 
 
-def create_job(ctx: JobContext[Services]) -> dict[str, Any]:
-    """Job ``tables.create``: params ``bucketId``, ``name``, ``primaryKey``, CSV options, a source."""
-    services, params = ctx.services, ctx.params
-    bucket = find_bucket(services, ctx.project_id, str(params["bucketId"]))
-    name = validate_table_name(params.get("name"))
+def create_table(
+    ctx: JobContext[Services],
+    *,
+    bucket_id: str,
+    name: str,
+    primary_key: Sequence[str],
+    source: StoredSource,
+    options: LoadOptions,
+) -> dict[str, Any]:
+    """Job ``tables.create``: a new table ``name`` of ``bucket_id`` from the CSV of ``source``."""
+    services = ctx.services
+    bucket = find_bucket(services, ctx.project_id, bucket_id)
+    name = validate_table_name(name)
     table_id = f"{bucket.ident}.{name}"
-    options = LoadOptions.from_params(params)
-    pk_given = [str(c) for c in params.get("primaryKey") or []]
-    with source_path(ctx, params) as path:
+    pk_given = [str(c) for c in primary_key]
+    with source_path(ctx, source) as path:
         ctx.progress(10)
         lake = services.engine.lake(lake_name(services, ctx.project_id))
         with lake.cursor() as cur:
@@ -333,33 +392,34 @@ def create_job(ctx: JobContext[Services]) -> dict[str, Any]:
             columns = validate_column_names(staged.columns)
             pk = match_columns(pk_given, columns, what="the CSV header")
             ctx.progress(50)
-            ref = lake_ref(bucket.ident, name)
+            lake_table = TableRef(bucket.ident, name)
+            ref = lake_table.sql
             now = utcnow()
             with services.catalog.session(readonly=True) as s:
-                exists = s.scalar(
+                taken = s.scalar(
                     select(StoredTable.name).where(
                         StoredTable.bucket_id == bucket.id, func.lower(StoredTable.name) == name.lower()
                     )
                 )
-            if exists:
-                raise table_taken(bucket.ident, name, exists)
+            if taken:
+                raise table_taken(bucket.ident, name, taken)
             cancel = ctx.cancelled
             with transaction(cur):
                 execute(cur, f"CREATE SCHEMA IF NOT EXISTS {quote_ident(bucket.ident)}")
-                if _lake_has_table(cur, bucket.ident, name):  # left over by a crash before the catalog insert
+                if exists(cur, lake_table):  # left over by a crash before the catalog insert
                     execute(cur, f"DROP TABLE {ref}")
                 spec = ", ".join(f"{quote_ident(c)} VARCHAR" for c in columns)
                 execute(cur, f"CREATE TABLE {ref} ({spec}, {quote_ident(TIMESTAMP_COLUMN)} TIMESTAMPTZ)")
                 mapping = list(zip(staged.columns, columns, strict=True))
                 target = ", ".join(quote_ident(c) for c in [*columns, TIMESTAMP_COLUMN])
-                source = _source_select(cur, staged, mapping, pk)
+                rows_sql = _source_select(cur, staged, mapping, pk)
                 execute(
                     cur,
-                    f"INSERT INTO {ref} ({target}) SELECT *, {_ts_literal(now)} FROM ({source})",
+                    f"INSERT INTO {ref} ({target}) SELECT *, {_ts_literal(now)} FROM ({rows_sql})",
                     cancel=cancel,
                 )
             ctx.progress(90)
-            rows, size = lake_stats(cur, bucket.ident, name)
+            rows, size = stats(cur, lake_table)
             cur.execute(f"DROP TABLE IF EXISTS {staged.ref}")
             try:
                 with services.catalog.session() as s:
@@ -382,7 +442,7 @@ def create_job(ctx: JobContext[Services]) -> dict[str, Any]:
                 with contextlib.suppress(E.EntrepotError):
                     execute(cur, f"DROP TABLE IF EXISTS {ref}")
                 raise E.AlreadyExists(
-                    f"table {table_id} already exists", code="storage.tables.alreadyExists"
+                    f"table {table_id} already exists", code="tables.alreadyExists"
                 ) from exc
     ctx.progress(100)
     return {"id": table_id, "name": name}
@@ -391,19 +451,19 @@ def create_job(ctx: JobContext[Services]) -> dict[str, Any]:
 # -- import -----------------------------------------------------------------------------------
 
 
-def import_job(ctx: JobContext[Services]) -> dict[str, Any]:
-    """Job ``tables.import``: params ``tableId``, ``incremental``, CSV options, a source."""
-    services, params = ctx.services, ctx.params
-    table_id = str(params["tableId"])
-    options = LoadOptions.from_params(params)
-    incremental = bool(params.get("incremental"))
-    with source_path(ctx, params) as path:
+def import_table(
+    ctx: JobContext[Services], *, table_id: str, source: StoredSource, options: LoadOptions
+) -> dict[str, Any]:
+    """Job ``tables.import``: load the CSV of ``source`` into ``table_id`` (``options.incremental``: merge)."""
+    services = ctx.services
+    incremental = options.incremental
+    with source_path(ctx, source) as path:
         ctx.progress(10)
         find_table(services, ctx.project_id, table_id)  # fail before taking the writer lock
         lake = services.engine.lake(lake_name(services, ctx.project_id))
         with lake.cursor() as cur:
             table, bucket = find_table(services, ctx.project_id, table_id)  # fresh, under the writer lock
-            current = lake_columns(cur, bucket.ident, table.name) or list(table.columns)
+            current = user_columns(cur, TableRef(bucket.ident, table.name)) or list(table.columns)
             staged = _stage(cur, ctx, path, options, table_columns=current)
             ctx.progress(50)
             result = _apply(cur, ctx, table, bucket, staged, current, incremental=incremental)
@@ -437,7 +497,7 @@ def _apply(
             raise E.InvalidInput(
                 f"the file adds {len(new_columns)} column(s) to table {bucket.ident}.{table.name}, which has "
                 f"{len(current)}; a table has at most {MAX_COLUMNS} columns",
-                code="storage.tables.tooManyColumns",
+                code="tables.tooManyColumns",
             )
     seen = {dst.lower() for _, dst in mapping}
     missing = [c for c in current if c.lower() not in seen]
@@ -446,10 +506,11 @@ def _apply(
             f"the file lacks column(s) {', '.join(repr(c) for c in missing)} of table "
             f"{bucket.ident}.{table.name}; every table column must be in the file (its header has: "
             f"{', '.join(staged.columns)})",
-            code="storage.tables.missingColumns",
+            code="tables.missingColumns",
         )
     pk = match_columns(table.primary_key, current, what=f"table {table.name}")
-    ref = lake_ref(bucket.ident, table.name)
+    lake_table = TableRef(bucket.ident, table.name)
+    ref = lake_table.sql
     now = utcnow()
     ts = _ts_literal(now)
     source = _source_select(cur, staged, mapping, pk)
@@ -478,8 +539,8 @@ def _apply(
         ctx.check_cancelled()
         failpoints.reach(ctx.services.settings, "tables.import.before_commit")
     ctx.progress(90)
-    columns = lake_columns(cur, bucket.ident, table.name)
-    rows, size = lake_stats(cur, bucket.ident, table.name)
+    columns = user_columns(cur, lake_table)
+    rows, size = stats(cur, lake_table)
     with ctx.services.catalog.session() as s:
         row = s.get(StoredTable, table.id)
         if row is not None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import duckdb
 from sqlalchemy import func, select
 
 from entrepot.core import errors as E
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, StoredTable
-from entrepot.core.engine import quote_ident
+from entrepot.core.engine.tables import TableRef, columns, stats
 from entrepot.core.errors import NotFound
 from entrepot.core.projects import get_project
 from entrepot.core.tables.names import parse_bucket_id, parse_table_id
@@ -42,7 +43,7 @@ def find_bucket(services: Services, project_id: int, bucket_id: str) -> Bucket:
     with services.catalog.session(readonly=True) as s:
         bucket = s.scalar(select(Bucket).where(Bucket.project_id == project_id, Bucket.ident == bucket_id))
     if bucket is None:
-        raise NotFound(f"bucket {bucket_id} not found", code="storage.buckets.notFound")
+        raise NotFound(f"bucket {bucket_id} not found", code="buckets.notFound")
     return bucket
 
 
@@ -63,7 +64,7 @@ def find_table(services: Services, project_id: int, table_id: str) -> tuple[Stor
             .where(Bucket.project_id == project_id, Bucket.ident == bucket_ident, StoredTable.name == name)
         ).first()
     if row is None:
-        raise NotFound(f"table {table_id} not found", code="storage.tables.notFound")
+        raise NotFound(f"table {table_id} not found", code="tables.notFound")
     return row[0], row[1]
 
 
@@ -78,7 +79,7 @@ def bucket_of(services: Services, table: StoredTable) -> Bucket:
     with services.catalog.session(readonly=True) as s:
         bucket = s.get(Bucket, table.bucket_id)
     if bucket is None:
-        raise NotFound(f"the bucket of table {table.name} no longer exists", code="storage.buckets.notFound")
+        raise NotFound(f"the bucket of table {table.name} no longer exists", code="buckets.notFound")
     return bucket
 
 
@@ -91,27 +92,9 @@ def table_ident(table: StoredTable, bucket: Bucket | None = None, *, services: S
     return f"{bucket.ident}.{table.name}"
 
 
-def lake_ref(bucket_ident: str, table_name: str) -> str:
-    """The quoted lake name of a table: ``"in.c-main"."my_table"``."""
-    return f"{quote_ident(bucket_ident)}.{quote_ident(table_name)}"
-
-
-def lake_stats(cursor: object, bucket_ident: str, table_name: str) -> tuple[int, int]:
-    """(rows, data size in bytes) of a lake table, read on ``cursor``."""
-    rows = cursor.execute(f"SELECT count(*) FROM {lake_ref(bucket_ident, table_name)}").fetchone()  # type: ignore[attr-defined]
-    size = 0
-    try:
-        info = cursor.execute(  # type: ignore[attr-defined]
-            "SELECT coalesce(sum(i.file_size_bytes), 0) FROM ducklake_table_info('lake') i "
-            "JOIN __ducklake_metadata_lake.ducklake_schema s "
-            "ON s.schema_id = i.schema_id AND s.end_snapshot IS NULL "
-            "WHERE lower(s.schema_name) = lower(?) AND lower(i.table_name) = lower(?)",
-            [bucket_ident, table_name],
-        ).fetchone()
-        size = int(info[0]) if info else 0
-    except Exception:
-        size = 0
-    return (int(rows[0]) if rows else 0), size
+def user_columns(cur: duckdb.DuckDBPyConnection, ref: TableRef) -> list[str]:
+    """The user columns of a lake table, in order: its columns without ``_timestamp``."""
+    return [c.name for c in columns(cur, ref) if c.name != TIMESTAMP_COLUMN]
 
 
 def refresh_stats(services: Services, table_row_id: int) -> StoredTable:
@@ -119,16 +102,16 @@ def refresh_stats(services: Services, table_row_id: int) -> StoredTable:
     with services.catalog.session(readonly=True) as s:
         table = s.get(StoredTable, table_row_id)
         if table is None:
-            raise NotFound(f"table {table_row_id} not found", code="storage.tables.notFound")
+            raise NotFound(f"table {table_row_id} not found", code="tables.notFound")
         bucket = s.get(Bucket, table.bucket_id)
         assert bucket is not None
     lake = lake_name(services, table.project_id)
     with services.engine.lake(lake).cursor(write=False) as cur:
-        rows, size = lake_stats(cur, bucket.ident, table.name)
+        rows, size = stats(cur, TableRef(bucket.ident, table.name))
     with services.catalog.session() as s:
         row = s.get(StoredTable, table_row_id)
         if row is None:
-            raise NotFound(f"table {table_row_id} not found", code="storage.tables.notFound")
+            raise NotFound(f"table {table_row_id} not found", code="tables.notFound")
         row.rows_count = rows
         row.data_size_bytes = size
         s.flush()
@@ -139,13 +122,11 @@ def refresh_stats(services: Services, table_row_id: int) -> StoredTable:
 def table_taken(bucket_ident: str, name: str, existing: str) -> E.AlreadyExists:
     """The error for a table name in use; names that differ only in letter case clash in the lake."""
     if existing == name:
-        return E.AlreadyExists(
-            f"table {bucket_ident}.{name} already exists", code="storage.tables.alreadyExists"
-        )
+        return E.AlreadyExists(f"table {bucket_ident}.{name} already exists", code="tables.alreadyExists")
     return E.AlreadyExists(
         f"table {bucket_ident}.{name} would clash with table {bucket_ident}.{existing}: table names must differ "
         "in more than letter case",
-        code="storage.tables.alreadyExists",
+        code="tables.alreadyExists",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -13,10 +12,12 @@ from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, StoredTable, TableMetadata
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import execute, quote_ident, quote_literal
+from entrepot.core.engine.tables import TableRef
 from entrepot.core.errors import InvalidInput, NotFound
 from entrepot.core.ids import parse_id
 from entrepot.core.tables.load import match_columns
-from entrepot.core.tables.store import find_table, get_table, lake_name, lake_ref
+from entrepot.core.tables.store import find_table, get_table, lake_name
+from entrepot.core.tables.views import MetadataView, TableView, metadata_view, table_view
 from entrepot.core.text import check_text
 
 if TYPE_CHECKING:
@@ -26,20 +27,9 @@ if TYPE_CHECKING:
 METADATA_KEY_MAX = 255  # provider and key (catalog VARCHAR(255))
 
 
-@dataclass
-class TableView:
-    """A table with what its rendering needs: bucket and metadata."""
-
-    table: StoredTable
-    bucket: Bucket
-    metadata: list[TableMetadata] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return f"{self.bucket.ident}.{self.table.name}"
-
-
-def list_tables(services: Services, principal: Principal, *, bucket: Bucket | None = None) -> list[TableView]:
+def list_tables(
+    services: Services, principal: Principal, *, bucket_row_id: int | None = None
+) -> list[TableView]:
     """The tables the caller may read (of one bucket, or all), by id, with metadata."""
     principal.require_authenticated()
     with services.catalog.session(readonly=True) as s:
@@ -49,8 +39,8 @@ def list_tables(services: Services, principal: Principal, *, bucket: Bucket | No
             .where(Bucket.project_id == principal.project_id)
             .order_by(Bucket.ident, StoredTable.name)
         )
-        if bucket is not None:
-            q = q.where(Bucket.id == bucket.id)
+        if bucket_row_id is not None:
+            q = q.where(Bucket.id == bucket_row_id)
         rows = [(t, b) for t, b in s.execute(q).all() if principal.bucket_access(b.ident) is not None]
         ids = [t.id for t, _ in rows]
         meta: dict[int, list[TableMetadata]] = {}
@@ -59,16 +49,17 @@ def list_tables(services: Services, principal: Principal, *, bucket: Bucket | No
                 select(TableMetadata).where(TableMetadata.table_id.in_(ids)).order_by(TableMetadata.id)
             ):
                 meta.setdefault(m.table_id, []).append(m)
-    return [TableView(t, b, meta.get(t.id, [])) for t, b in rows]
+    return [table_view(t, b, meta.get(t.id, [])) for t, b in rows]
 
 
-def table_view(services: Services, principal: Principal, table_id: str) -> TableView:
+def table_detail(services: Services, principal: Principal, table_id: str) -> TableView:
     """One readable table with its bucket and metadata; ``NotFound`` otherwise."""
     table = get_table(services, principal, table_id)
     return view_of(services, table)
 
 
 def view_of(services: Services, table: StoredTable) -> TableView:
+    """The view of ``table`` as the catalog has it now: bucket and metadata looked up."""
     with services.catalog.session(readonly=True) as s:
         bucket = s.get(Bucket, table.bucket_id)
         meta = list(
@@ -77,8 +68,8 @@ def view_of(services: Services, table: StoredTable) -> TableView:
             )
         )
     if bucket is None:
-        raise NotFound(f"table {table.name} not found", code="storage.tables.notFound")
-    return TableView(table, bucket, meta)
+        raise NotFound(f"table {table.name} not found", code="tables.notFound")
+    return table_view(table, bucket, meta)
 
 
 # -- delete -----------------------------------------------------------------------------------
@@ -98,18 +89,12 @@ def drop_table(
     with services.engine.lake(lake_name(services, project_id)).cursor() as cur:
         execute(
             cur,
-            f"DROP TABLE IF EXISTS {lake_ref(bucket.ident, table.name)}",
+            f"DROP TABLE IF EXISTS {TableRef(bucket.ident, table.name).sql}",
             cancel=ctx.cancelled if ctx else None,
         )
     with services.catalog.session() as s:
         s.execute(delete(TableMetadata).where(TableMetadata.table_id == table.id))
         s.execute(delete(StoredTable).where(StoredTable.id == table.id))
-
-
-def drop_job(ctx: JobContext[Services]) -> dict[str, Any]:
-    """Job ``tables.drop``: params ``tableId``."""
-    drop_table(ctx.services, ctx.project_id, str(ctx.params["tableId"]), ctx)
-    return {}
 
 
 # -- primary key ------------------------------------------------------------------------------
@@ -122,7 +107,7 @@ def _duplicates(
     cols = ", ".join(quote_ident(c) for c in pk)
     row = execute(
         cur,
-        f"SELECT {cols} FROM {lake_ref(bucket.ident, table.name)} GROUP BY ALL HAVING count(*) > 1 LIMIT 1",
+        f"SELECT {cols} FROM {TableRef(bucket.ident, table.name).sql} GROUP BY ALL HAVING count(*) > 1 LIMIT 1",
     ).fetchone()
     return None if row is None else ["" if v is None else str(v) for v in row]
 
@@ -143,14 +128,14 @@ def set_primary_key(
     """
     if not columns:
         raise InvalidInput(
-            "give the primary key columns (columns[] or primaryKey)", code="storage.tables.invalidPrimaryKey"
+            "give the primary key columns (columns[] or primaryKey)", code="tables.invalidPrimaryKey"
         )
     with services.engine.lake(lake_name(services, project_id)).cursor() as cur:
         table, bucket = find_table(services, project_id, table_id)
         if table.primary_key and not replace and list(table.primary_key) != list(columns):
             raise InvalidInput(
                 f"table {table_id} already has a primary key ({', '.join(table.primary_key)}); remove it first",
-                code="storage.tables.primaryKeyAlreadyExists",
+                code="tables.primaryKeyAlreadyExists",
             )
         pk = match_columns(columns, table.columns, what=f"table {table_id}")
         if not skip_duplicates_check:
@@ -160,7 +145,7 @@ def set_primary_key(
                 raise InvalidInput(
                     f"the primary key ({', '.join(pk)}) cannot be set: table {table_id} has duplicate values "
                     f"({shown}); remove the duplicates first",
-                    code="storage.tables.primaryKeyDuplicates",
+                    code="tables.primaryKeyDuplicates",
                 )
         return _store_pk(services, table.id, pk)
 
@@ -169,7 +154,7 @@ def _store_pk(services: Services, table_row_id: int, pk: list[str]) -> StoredTab
     with services.catalog.session() as s:
         row = s.get(StoredTable, table_row_id)
         if row is None:
-            raise NotFound("the table no longer exists", code="storage.tables.notFound")
+            raise NotFound("the table no longer exists", code="tables.notFound")
         row.primary_key = pk
         row.last_change_at = utcnow()
         s.flush()
@@ -185,44 +170,29 @@ def check_add_primary_key(
     if not columns:
         raise InvalidInput(
             "parameter columns[] is required: the primary key columns",
-            code="storage.tables.invalidPrimaryKey",
+            code="tables.invalidPrimaryKey",
         )
     if table.primary_key:
         raise InvalidInput(
             f"table {table_id} already has a primary key ({', '.join(table.primary_key)}); remove it first",
-            code="storage.tables.primaryKeyAlreadyExists",
+            code="tables.primaryKeyAlreadyExists",
         )
     match_columns(columns, table.columns, what=f"table {table_id}")
     return table
 
 
-def add_primary_key_job(ctx: JobContext[Services]) -> dict[str, Any]:
-    """Job ``tables.add_primary_key``: params ``tableId``, ``columns``, ``skipDuplicatesCheck``."""
-    p = ctx.params
-    set_primary_key(
-        ctx.services,
-        ctx.project_id,
-        str(p["tableId"]),
-        [str(c) for c in p.get("columns") or []],
-        replace=False,
-        skip_duplicates_check=bool(p.get("skipDuplicatesCheck")),
-    )
-    return {}
-
-
-def remove_primary_key_job(ctx: JobContext[Services]) -> dict[str, Any]:
-    """Job ``tables.remove_primary_key``: params ``tableId``."""
-    table, _ = find_table(ctx.services, ctx.project_id, str(ctx.params["tableId"]))
-    _store_pk(ctx.services, table.id, [])
-    return {}
+def remove_primary_key(services: Services, project_id: int, table_id: str) -> None:
+    """Drop the table's primary key (its rows stay as they are)."""
+    table, _ = find_table(services, project_id, table_id)
+    _store_pk(services, table.id, [])
 
 
 # -- optimize ---------------------------------------------------------------------------------
 
 
-def optimize_job(ctx: JobContext[Services]) -> dict[str, Any]:
+def optimize_table(ctx: JobContext[Services], table_id: str) -> None:
     """Job ``tables.optimize``: flush inlined rows, then compact the table's Parquet files."""
-    table, bucket = find_table(ctx.services, ctx.project_id, str(ctx.params["tableId"]))
+    table, bucket = find_table(ctx.services, ctx.project_id, table_id)
     name, schema = quote_literal(table.name), quote_literal(bucket.ident)
     with ctx.services.engine.lake(lake_name(ctx.services, ctx.project_id)).cursor() as cur:
         cancel = ctx.cancelled
@@ -238,7 +208,6 @@ def optimize_job(ctx: JobContext[Services]) -> dict[str, Any]:
     from entrepot.core.tables.store import refresh_stats
 
     refresh_stats(ctx.services, table.id)
-    return {}
 
 
 # -- metadata ---------------------------------------------------------------------------------
@@ -248,22 +217,20 @@ def _entries(items: Any, what: str) -> list[tuple[str, str]]:
     if items in (None, "", []):
         return []
     if not isinstance(items, list):
-        raise InvalidInput(
-            f"{what} must be a list of {{key, value}} objects", code="storage.metadata.invalid"
-        )
+        raise InvalidInput(f"{what} must be a list of {{key, value}} objects", code="metadata.invalid")
     out = []
     for item in items:
         if not isinstance(item, dict) or not str(item.get("key") or "").strip():
-            raise InvalidInput(f"every item of {what} needs a non-empty key", code="storage.metadata.invalid")
+            raise InvalidInput(f"every item of {what} needs a non-empty key", code="metadata.invalid")
         value = item.get("value")
         if isinstance(value, (dict, list)):
             raise InvalidInput(
                 f"the value of {what} key {item['key']!r} must be a string, number or boolean, not an object or list",
-                code="storage.metadata.invalid",
+                code="metadata.invalid",
             )
         key, text = str(item["key"]), "" if value is None else str(value)
-        check_text(key, f"{what} key", METADATA_KEY_MAX, code="storage.metadata.invalid")
-        check_text(text, f"the value of {what} key {key!r}", code="storage.metadata.invalid")
+        check_text(key, f"{what} key", METADATA_KEY_MAX, code="metadata.invalid")
+        check_text(text, f"the value of {what} key {key!r}", code="metadata.invalid")
         out.append((key, text))
     return out
 
@@ -279,7 +246,7 @@ def _column_entries(raw: Any, columns: Sequence[str]) -> list[tuple[str, str, st
         groups = [(None, v) for v in raw]
     else:
         raise InvalidInput(
-            "columnsMetadata must be an array or an object keyed by column", code="storage.metadata.invalid"
+            "columnsMetadata must be an array or an object keyed by column", code="metadata.invalid"
         )
     out = []
     by_lower = {c.lower(): c for c in columns}
@@ -287,19 +254,17 @@ def _column_entries(raw: Any, columns: Sequence[str]) -> list[tuple[str, str, st
         if isinstance(items, dict):
             items = [items]
         if not isinstance(items, list):
-            raise InvalidInput(
-                "columnsMetadata items must be lists of {key, value}", code="storage.metadata.invalid"
-            )
+            raise InvalidInput("columnsMetadata items must be lists of {key, value}", code="metadata.invalid")
         for item in items:
             if not isinstance(item, dict):
                 raise InvalidInput(
-                    "columnsMetadata items must be {key, value} objects", code="storage.metadata.invalid"
+                    "columnsMetadata items must be {key, value} objects", code="metadata.invalid"
                 )
             column = str(item.get("columnName") or key or "")
             if column.lower() not in by_lower:
                 raise InvalidInput(
                     f"columnsMetadata names column {column!r}, which the table does not have",
-                    code="storage.metadata.invalidColumn",
+                    code="metadata.invalidColumn",
                 )
             for k, v in _entries([item], "columnsMetadata"):
                 out.append((by_lower[column.lower()], k, v))
@@ -313,17 +278,17 @@ def upsert_metadata(
     provider: str | None,
     metadata: Any = None,
     columns_metadata: Any = None,
-) -> tuple[list[TableMetadata], dict[str, list[TableMetadata]]]:
+) -> tuple[list[MetadataView], dict[str, list[MetadataView]]]:
     """Upsert table and column metadata of one provider; returns the entries written."""
     table = get_table(services, principal, table_id, "write")
     if not provider:
-        raise InvalidInput("parameter provider is required", code="storage.metadata.invalid")
-    check_text(provider, "provider", METADATA_KEY_MAX, code="storage.metadata.invalid")
+        raise InvalidInput("parameter provider is required", code="metadata.invalid")
+    check_text(provider, "provider", METADATA_KEY_MAX, code="metadata.invalid")
     table_items = [("", k, v) for k, v in _entries(metadata, "metadata")]
     column_items = _column_entries(columns_metadata, table.columns)
     if not table_items and not column_items:
         raise InvalidInput(
-            "give metadata or columnsMetadata (a list of {key, value})", code="storage.metadata.invalid"
+            "give metadata or columnsMetadata (a list of {key, value})", code="metadata.invalid"
         )
     now = utcnow()
     written: list[TableMetadata] = []
@@ -346,27 +311,26 @@ def upsert_metadata(
         s.flush()
         for row in written:
             s.expunge(row)
-    by_column: dict[str, list[TableMetadata]] = {}
-    for row in written:
-        if row.column_name:
-            by_column.setdefault(row.column_name, []).append(row)
-    return [r for r in written if not r.column_name], by_column
+    views = [metadata_view(row) for row in written]
+    by_column: dict[str, list[MetadataView]] = {}
+    for view in views:
+        if view.column_name:
+            by_column.setdefault(view.column_name, []).append(view)
+    return [v for v in views if not v.column_name], by_column
 
 
-def list_metadata(services: Services, principal: Principal, table_id: str) -> list[TableMetadata]:
+def list_metadata(services: Services, principal: Principal, table_id: str) -> list[MetadataView]:
     """The table-level metadata of a readable table."""
-    return [m for m in table_view(services, principal, table_id).metadata if not m.column_name]
+    return [m for m in table_detail(services, principal, table_id).metadata if not m.column_name]
 
 
 def delete_metadata(services: Services, principal: Principal, table_id: str, metadata_id: str) -> None:
     table = get_table(services, principal, table_id, "write")
     row_id = parse_id(metadata_id)
     if row_id is None:
-        raise NotFound(f"metadata {metadata_id} not found", code="storage.metadata.notFound")
+        raise NotFound(f"metadata {metadata_id} not found", code="metadata.notFound")
     with services.catalog.session() as s:
         row = s.get(TableMetadata, row_id)
         if row is None or row.table_id != table.id:
-            raise NotFound(
-                f"metadata {metadata_id} of table {table_id} not found", code="storage.metadata.notFound"
-            )
+            raise NotFound(f"metadata {metadata_id} of table {table_id} not found", code="metadata.notFound")
         s.delete(row)

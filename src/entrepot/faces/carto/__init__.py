@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from entrepot.core.errors import Kind
 from entrepot.faces.carto import sql
 from entrepot.faces.carto.deps import PREFIXES, render_error
+from entrepot.faces.face import Face
 
-__all__ = ["PREFIXES", "TAG", "render_error", "router"]
+__all__ = ["FACE", "PREFIXES", "TAG", "render_error", "router"]
 TAG = "SQL API (CARTO)"
 
 
@@ -21,3 +23,14 @@ def router() -> APIRouter:
     r = APIRouter(tags=[TAG])
     r.include_router(sql.router())
     return r
+
+
+FACE = Face(
+    tag=TAG,
+    description="CARTO-compatible SQL API: queries, batch jobs, COPY FROM/TO.",
+    router=router,
+    prefixes=PREFIXES,
+    render_error=render_error,
+    # CARTO answers a statement over its time limit, and a project out of query slots, with 429
+    statuses={Kind.TIME_LIMIT: 429, Kind.BUSY: 429},
+)

@@ -11,17 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from entrepot.core import errors as E
-from entrepot.core.auth import Principal, authenticate
-from entrepot.core.catalog import Project
+from entrepot.core.sql.service import Caller, Credentials, identify
 from entrepot.faces.errors import Problem
 from entrepot.faces.http import presented_token, read_body, services_of
 from entrepot.logs import project_var, token_var
@@ -90,42 +87,15 @@ def presented_key(request: Request, params: dict[str, Any]) -> tuple[str | None,
     return (key.strip() if key else None), (basic[0] if basic else None)
 
 
-@dataclass(frozen=True)
-class Caller:
-    principal: Principal
-    project: str
-
-
-def _project_exists(request: Request, name: str) -> bool:
-    with services_of(request).catalog.session(readonly=True) as s:
-        return s.scalar(select(Project.id).where(Project.name == name)) is not None
-
-
 async def caller(request: Request, project: str | None, params: dict[str, Any]) -> Caller:
-    """Authenticate and find the project: path, else Host's first label, else the token's project."""
-    services = services_of(request)
+    """Who calls, for which project: the path's, else the Host's first label's, else the token's."""
     key, basic_user = presented_key(request, params)
-    principal = await run_in_threadpool(
-        authenticate, services.catalog, key, touch_interval=services.settings.token_touch_interval
+    host = request.headers.get("host", "").split(":")[0]
+    credentials = Credentials(
+        key=key, project=project, subdomain=host.split(".")[0] if "." in host else "", basic_user=basic_user
     )
-    if project is None:
-        host = request.headers.get("host", "").split(":")[0]
-        label = host.split(".")[0] if "." in host else ""
-        if label and not label.isdigit() and await run_in_threadpool(_project_exists, request, label):
-            project = label
-        elif principal.project_name is not None:
-            project = principal.project_name
-        else:
-            raise E.NotFound(
-                "Sorry, we can't find the CARTO user of this request: use /user/<project>/ in the URL "
-                "or send an api_key",
-                code="sql.unknownUser",
-            )
-    if basic_user and basic_user != project:
-        raise E.PermissionDenied(
-            f"permission denied: the Basic auth user {basic_user!r} is not {project!r}", code="sql.otherUser"
-        )
-    project_var.set(principal.project_id)
-    token_var.set(principal.token_id)
-    request.state.principal = principal
-    return Caller(principal, project)
+    call = await run_in_threadpool(identify, services_of(request), credentials)
+    project_var.set(call.principal.project_id)
+    token_var.set(call.principal.token_id)
+    request.state.principal = call.principal
+    return call

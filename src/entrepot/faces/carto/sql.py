@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,8 +15,19 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from entrepot.core import errors as E
 from entrepot.core.services import Services
-from entrepot.core.sql import batch, copy, formats, service
-from entrepot.faces.carto.deps import Caller, caller, params_of
+from entrepot.core.sql import service
+from entrepot.core.sql.results import Loaded, Page
+from entrepot.core.sql.service import Caller
+from entrepot.faces.carto.batch import job_json
+from entrepot.faces.carto.deps import caller, params_of
+from entrepot.faces.carto.formats import (
+    FILE_FORMATS,
+    FORMATS,
+    check_format,
+    csv_chunks,
+    geojson_chunks,
+    json_chunks,
+)
 from entrepot.faces.http import body_chunks, content_disposition, read_body, services_of
 
 PROJECT_PREFIXES = ("/user/{project}", "/u/{project}", "")
@@ -49,64 +61,42 @@ def _int(params: dict[str, Any], name: str, default: int | None, *, low: int = 0
 # -- queries ---------------------------------------------------------------------------------
 
 
-def _compose(*wraps: Callable[[str], str] | None) -> Callable[[str], str] | None:
-    active = [w for w in wraps if w is not None]
-    if not active:
+def _page(params: dict[str, Any]) -> Page | None:
+    size = _int(params, "rows_per_page", None, low=1)
+    if size is None:
         return None
-
-    def wrap(sql: str) -> str:
-        for w in active:
-            sql = w(sql)
-        return sql
-
-    return wrap
-
-
-def _paging(params: dict[str, Any]) -> Callable[[str], str] | None:
-    rows = _int(params, "rows_per_page", None, low=1)
-    if rows is None:
-        return None
-    page = _int(params, "page", 0) or 0
-    return lambda sql: f"SELECT * FROM ({sql}) AS entrepot_page LIMIT {rows} OFFSET {page * rows}"
+    return Page(number=_int(params, "page", 0) or 0, size=size)
 
 
 def _open_query(
-    services: Services, stack: ExitStack, call: Any, q: str, fmt: str, params: dict[str, Any]
+    services: Services, stack: ExitStack, call: Caller, q: str, fmt: str, params: dict[str, Any]
 ) -> Iterator[bytes]:
     """Run the query and render it; returns the chunks with the first one already made (errors surface)."""
     skip = {s.strip() for s in str(params.get("skipfields") or "").split(",") if s.strip()}
     dp = _int(params, "dp", 6) or 0
-    paging = _paging(params)
-    settings = services.settings
-    if fmt in formats.FILE_FORMATS:
-        result = stack.enter_context(
-            service.run(services, call.principal, call.project, q, wrap=paging, into=fmt)
-        )
-        assert result.path is not None
-        path = result.path
-
-        def file_chunks() -> Iterator[bytes]:
-            with path.open("rb") as f:
-                while chunk := f.read(FILE_CHUNK):
-                    yield chunk
-
-        chunks = file_chunks()
+    page = _page(params)
+    chunks: Iterator[bytes]
+    if fmt in FILE_FORMATS:
+        file_format: service.FileFormat = "parquet" if fmt == "parquet" else "xlsx"
+        result = stack.enter_context(service.query_file(services, call, q, file_format, page=page))
+        chunks = _file_chunks(result.path)
     else:
-        geo = formats.geojson_wrap if fmt == "geojson" else None
-        result = stack.enter_context(
-            service.run(
-                services, call.principal, call.project, q,
-                wrap=_compose(paging, geo), max_rows=settings.sql_max_rows,
-            )
-        )  # fmt: skip
+        spec = service.Query(q, page=page, geojson=fmt == "geojson", bounded=fmt != "csv")
+        rows = stack.enter_context(service.query(services, call, spec))
         if fmt == "json":
-            chunks = formats.json_chunks(result, skip=skip, max_rows=settings.sql_max_rows)
+            chunks = json_chunks(rows, skip=skip)
         elif fmt == "geojson":
-            chunks = formats.geojson_chunks(result, skip=skip, dp=dp, max_rows=settings.sql_max_rows)
+            chunks = geojson_chunks(rows, skip=skip, dp=dp)
         else:
-            chunks = formats.csv_chunks(result, skip=skip)
+            chunks = csv_chunks(rows, skip=skip)
     first = next(chunks, b"")
     return _chain(first, chunks, stack)
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(FILE_CHUNK):
+            yield chunk
 
 
 def _chain(first: bytes, rest: Iterator[bytes], stack: ExitStack) -> Iterator[bytes]:
@@ -128,7 +118,7 @@ async def query(request: Request) -> Response:
     q = params.get("q")
     if not isinstance(q, str) or not q.strip():
         raise E.InvalidInput("You must indicate a sql query", code="sql.missingQuery")
-    fmt = formats.check_format(params.get("format"))
+    fmt = check_format(params.get("format"))
     filename = params.get("filename")
 
     def start() -> Iterator[bytes]:
@@ -140,7 +130,7 @@ async def query(request: Request) -> Response:
             raise
 
     chunks = await run_in_threadpool(start)
-    media, ext = formats.FORMATS[fmt]
+    media, ext = FORMATS[fmt]
     headers = {}
     if params.get("format") or filename:
         headers["Content-Disposition"] = content_disposition(f"{filename or 'cartodb-query'}.{ext}")
@@ -160,33 +150,27 @@ def _query_of(params: dict[str, Any]) -> Any:
 
 async def job_create(request: Request) -> Response:
     services, params, call = await _begin(request)
-    job = await run_in_threadpool(batch.create, services, call.principal, call.project, _query_of(params))
-    return JSONResponse(batch.view(job, call.project), status_code=201)
+    job = await run_in_threadpool(service.create_batch, services, call, _query_of(params))
+    return JSONResponse(job_json(job, call.project), status_code=201)
 
 
 async def job_read(request: Request) -> Response:
     services, _params, call = await _begin(request)
-    job = await run_in_threadpool(
-        batch.get, services, call.principal, call.project, request.path_params["job_id"]
-    )
-    return JSONResponse(batch.view(job, call.project))
+    job = await run_in_threadpool(service.batch_job, services, call, request.path_params["job_id"])
+    return JSONResponse(job_json(job, call.project))
 
 
 async def job_update(request: Request) -> Response:
     services, params, call = await _begin(request)
     job_id = request.path_params["job_id"]
-    job = await run_in_threadpool(
-        batch.update, services, call.principal, call.project, job_id, _query_of(params)
-    )
-    return JSONResponse(batch.view(job, call.project))
+    job = await run_in_threadpool(service.update_batch, services, call, job_id, _query_of(params))
+    return JSONResponse(job_json(job, call.project))
 
 
 async def job_cancel(request: Request) -> Response:
     services, _params, call = await _begin(request)
-    job = await run_in_threadpool(
-        batch.cancel, services, call.principal, call.project, request.path_params["job_id"]
-    )
-    return JSONResponse(batch.view(job, call.project))
+    job = await run_in_threadpool(service.cancel_batch, services, call, request.path_params["job_id"])
+    return JSONResponse(job_json(job, call.project))
 
 
 # -- COPY --------------------------------------------------------------------------------------
@@ -202,12 +186,10 @@ async def copy_from(request: Request) -> Response:
         raise
     gzip = request.headers.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip")
 
-    def load() -> dict[str, Any]:
+    def load() -> Loaded:
         chunks = body_chunks(request)
         try:
-            return copy.copy_from(
-                services, call.principal, call.project, params.get("q") or "", chunks, gzip=gzip
-            )
+            return service.copy_from(services, call, params.get("q") or "", chunks, gzip=gzip)
         except E.EntrepotError:
             # answer only after the client has sent everything: closing early turns the message
             # into a connection error on the client's side
@@ -219,7 +201,8 @@ async def copy_from(request: Request) -> Response:
                         break
             raise
 
-    return JSONResponse(await run_in_threadpool(load))
+    loaded = await run_in_threadpool(load)
+    return JSONResponse({"time": round(loaded.elapsed, 3), "total_rows": loaded.rows})
 
 
 async def _drain(request: Request, limit: int) -> None:
@@ -230,9 +213,7 @@ async def _drain(request: Request, limit: int) -> None:
 async def copy_to(request: Request) -> Response:
     services, params, call = await _begin(request)
     q = params.get("q")
-    chunks = await run_in_threadpool(
-        copy.copy_to, services, call.principal, call.project, q if isinstance(q, str) else ""
-    )
+    chunks = await run_in_threadpool(service.copy_to, services, call, q if isinstance(q, str) else "")
     filename = params.get("filename") or "carto-sql-copyto.dmp"
     return StreamingResponse(
         chunks,
@@ -247,16 +228,16 @@ async def copy_to(request: Request) -> Response:
 async def privacy_set(request: Request) -> Response:
     services, params, call = await _begin(request)
     table = request.path_params["table"]
-    privacy = str(params.get("privacy") or "").lower()
-    await run_in_threadpool(service.set_privacy, services, call.principal, call.project, table, privacy)
-    return JSONResponse({"table": table, "privacy": privacy})
+    change = service.TablePrivacy(table, str(params.get("privacy") or "").lower())
+    done = await run_in_threadpool(service.set_table_privacy, services, call, change)
+    return JSONResponse({"table": done.table, "privacy": done.privacy})
 
 
 async def privacy_get(request: Request) -> Response:
     services, _params, call = await _begin(request)
     table = request.path_params["table"]
-    privacy = await run_in_threadpool(service.get_privacy, services, call.principal, call.project, table)
-    return JSONResponse({"table": table, "privacy": privacy})
+    found = await run_in_threadpool(service.table_privacy, services, call, table)
+    return JSONResponse({"table": found.table, "privacy": found.privacy})
 
 
 # -- routing -------------------------------------------------------------------------------------

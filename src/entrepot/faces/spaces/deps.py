@@ -1,48 +1,29 @@
-"""Request plumbing of the spaces face: who is calling, on which space, by token or presigned URL."""
+"""Request plumbing of the spaces face: who is calling (a token or a presigned URL), user metadata."""
 
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
-from entrepot.core.auth import Access, Principal
-from entrepot.core.objects import presign
-from entrepot.core.objects.spaces import SpaceInfo, authorize, get_space, resolve_project
-from entrepot.faces.http import resolve_principal, services_of
+from entrepot.core.objects import service
+from entrepot.core.objects.objects import validate_object_key
+from entrepot.faces.http import raw_path_tail, resolve_principal
 
 PREFIX = "/spaces/v1"
 META_PREFIX = "x-entrepot-meta-"
 
 
-async def open_space(
-    request: Request,
-    project: str,
-    space: str,
-    access: Access,
-    *,
-    presign_target: tuple[str, str] | None = None,
-) -> tuple[SpaceInfo, Principal]:
-    """The space named in the URL and the caller, checked for ``access``.
-
-    ``presign_target`` (method, key-or-prefix) says what a presigned URL must have been signed
-    for; requests with a ``signature`` query parameter are checked that way instead of by token.
-    """
-    services = services_of(request)
-    query = dict(request.query_params)
-    if presign_target is not None and presign.is_presigned(query):
-        info = await run_in_threadpool(_lookup, request, project, space)
-        method, target = presign_target
-        principal = await run_in_threadpool(presign.verify, services, info, method, target, query)
-        return info, principal
-    principal = await resolve_principal(request)
-    info = await run_in_threadpool(_lookup, request, project, space)
-    authorize(info, principal, access)
-    return info, principal
+async def caller_of(request: Request) -> service.Caller:
+    """The presigned URL a request was made with (a ``signature`` in its query), else its token's
+    principal (anonymous without one): for the object routes, which accept both."""
+    signed = service.presigned(request.query_params)
+    if signed is not None:
+        return signed
+    return await resolve_principal(request)
 
 
-def _lookup(request: Request, project: str, space: str) -> SpaceInfo:
-    catalog = services_of(request).catalog
-    return get_space(catalog, resolve_project(catalog, project), space)
+def object_key(request: Request, key: str) -> str:
+    """The object key of the URL, checked (invalid UTF-8 in it is a 400, not U+FFFD)."""
+    return validate_object_key(raw_path_tail(request, key))
 
 
 def user_metadata(request: Request) -> dict[str, str]:

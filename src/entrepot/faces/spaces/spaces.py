@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from entrepot.core.objects import objects as core_objects
-from entrepot.core.objects import presign as core_presign
-from entrepot.core.objects import spaces as core_spaces
-from entrepot.core.objects.objects import iso, object_summary
+from entrepot.core.objects import service
 from entrepot.faces.http import resolve_principal, services_of
-from entrepot.faces.spaces.deps import PREFIX, open_space
+from entrepot.faces.spaces.deps import PREFIX
+from entrepot.faces.spaces.render import object_json, presigned_json, space_json
 
 router = APIRouter(prefix=PREFIX)
-
-
-def space_json(
-    space: core_spaces.SpaceInfo, summary: core_spaces.SpaceSummary | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": space.name,
-        "project": space.project_name,
-        "description": space.description,
-        "public": space.is_public,
-        "createdAt": iso(space.created_at),
-        "expiresAt": iso(space.expires_at) if space.expires_at else None,
-        "readOnly": space.is_expired(),
-    }
-    if summary is not None:
-        body.update(access=summary.access, objects=summary.objects, bytes=summary.bytes)
-    return body
 
 
 class SpaceCreate(BaseModel):
@@ -54,41 +35,39 @@ class SpaceUpdate(BaseModel):
 @router.get("/{project}", summary="List the spaces the caller can read (anonymous: public ones)")
 async def list_spaces(project: str, request: Request) -> dict[str, Any]:
     principal = await resolve_principal(request)
-    found = await run_in_threadpool(core_spaces.list_spaces, services_of(request).catalog, project, principal)
+    found = await run_in_threadpool(service.list_spaces, services_of(request), principal, project)
     return {"spaces": [space_json(s.space, s) for s in found]}
 
 
 @router.post("/{project}", status_code=201, summary="Create a space (needs canManageSpaces)")
 async def create_space(project: str, body: SpaceCreate, request: Request) -> dict[str, Any]:
     principal = await resolve_principal(request)
-    space = await run_in_threadpool(
-        lambda: core_spaces.create_space(
-            services_of(request).catalog,
-            project,
-            principal,
-            body.name,
-            description=body.description,
-            public=body.public,
-            expires_at=body.expiresAt,
-        )
+    new = service.NewSpace(
+        name=body.name, description=body.description, public=body.public, expires_at=body.expiresAt
     )
+    space = await run_in_threadpool(service.create_space, services_of(request), principal, project, new)
     return space_json(space)
 
 
 @router.get("/{project}/{space}", summary="A space's details")
 async def space_detail(project: str, space: str, request: Request) -> dict[str, Any]:
-    info, _ = await open_space(request, project, space, "read")
+    principal = await resolve_principal(request)
+    info = await run_in_threadpool(
+        service.open_space, services_of(request), principal, project, space, "read"
+    )
     return space_json(info)
 
 
 @router.patch("/{project}/{space}", summary="Change a space's description, visibility or expiry")
 async def update_space(project: str, space: str, body: SpaceUpdate, request: Request) -> dict[str, Any]:
     principal = await resolve_principal(request)
-    changes: dict[str, Any] = {"description": body.description, "public": body.public}
-    if "expiresAt" in body.model_fields_set:
-        changes["expires_at"] = body.expiresAt
+    changes = service.SpaceChanges(description=body.description, public=body.public)
+    if "expiresAt" in body.model_fields_set:  # null removes the expiry; absent leaves it
+        changes = service.SpaceChanges(
+            description=body.description, public=body.public, expires_at=body.expiresAt
+        )
     info = await run_in_threadpool(
-        lambda: core_spaces.update_space(services_of(request).catalog, project, principal, space, **changes)
+        service.update_space, services_of(request), principal, project, space, changes
     )
     return space_json(info)
 
@@ -97,7 +76,7 @@ async def update_space(project: str, space: str, body: SpaceUpdate, request: Req
 async def delete_space(project: str, space: str, request: Request, force: bool = False) -> Response:
     principal = await resolve_principal(request)
     await run_in_threadpool(
-        core_spaces.delete_space, services_of(request), project, principal, space, force=force
+        lambda: service.delete_space(services_of(request), principal, project, space, force=force)
     )
     return Response(status_code=204)
 
@@ -114,24 +93,14 @@ class PresignRequest(BaseModel):
     "/{project}/{space}/presign", summary="A time-limited URL for one operation, usable without a token"
 )
 async def presign(project: str, space: str, body: PresignRequest, request: Request) -> dict[str, Any]:
-    access = core_presign.METHODS.get(body.method.upper(), "read")  # the core re-checks the method
-    info, principal = await open_space(request, project, space, access)
-    url = await run_in_threadpool(
-        lambda: core_presign.presign(
-            services_of(request),
-            info,
-            principal,
-            body.method,
-            key=body.key,
-            prefix=body.prefix,
-            expires_in=body.expiresIn,
-        )
+    principal = await resolve_principal(request)
+    wanted = service.PresignRequest(
+        method=body.method, key=body.key, prefix=body.prefix, expires_in=body.expiresIn
     )
-    return {
-        "url": url.url,
-        "method": url.method,
-        "expiresAt": iso(datetime.fromtimestamp(url.expires_at, UTC)),
-    }
+    url = await run_in_threadpool(
+        service.presign_url, services_of(request), principal, project, space, wanted
+    )
+    return presigned_json(url)
 
 
 class ObjectRef(BaseModel):
@@ -152,20 +121,15 @@ class CopyRequest(BaseModel):
     "/{project}/{space}/copy", status_code=201, summary="Copy an object (from any space of the project)"
 )
 async def copy_object(project: str, space: str, body: CopyRequest, request: Request) -> dict[str, Any]:
-    target, _ = await open_space(request, project, space, "write")
-    if body.source.space in (None, space):
-        source = target
-    else:
-        source, _ = await open_space(request, project, body.source.space, "read")
-    info = await run_in_threadpool(
-        lambda: core_objects.copy_object(
-            services_of(request),
-            source,
-            body.source.key,
-            target,
-            body.key,
-            metadata=body.metadata,
-            content_type=body.contentType,
-        )
+    principal = await resolve_principal(request)
+    wanted = service.CopyRequest(
+        source_key=body.source.key,
+        key=body.key,
+        source_space=body.source.space,
+        metadata=body.metadata,
+        content_type=body.contentType,
     )
-    return object_summary(info)
+    info = await run_in_threadpool(
+        service.copy_object, services_of(request), principal, project, space, wanted
+    )
+    return object_json(info)

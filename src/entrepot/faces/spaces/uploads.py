@@ -10,36 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from entrepot.core.objects import multipart as core
-from entrepot.core.objects.objects import decode_content_md5, iso, object_summary
-from entrepot.faces.http import body_chunks, services_of
+from entrepot.core.objects import service
+from entrepot.faces.http import body_chunks, resolve_principal, services_of
 from entrepot.faces.objects_http import quoted_etag
-from entrepot.faces.spaces.deps import PREFIX, open_space
+from entrepot.faces.spaces.deps import PREFIX
+from entrepot.faces.spaces.render import object_json, part_json, upload_json
 
 router = APIRouter(prefix=PREFIX)
-
-
-def upload_json(upload: core.UploadInfo, *, parts: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "uploadId": upload.id,
-        "space": upload.space,
-        "key": upload.key,
-        "contentType": upload.content_type,
-        "metadata": upload.metadata,
-        "createdAt": iso(upload.created_at),
-    }
-    if parts:
-        body["parts"] = [part_json(p) for p in upload.parts]
-    return body
-
-
-def part_json(part: core.PartInfo) -> dict[str, Any]:
-    return {
-        "partNumber": part.part_number,
-        "size": part.size,
-        "etag": part.etag,
-        "uploadedAt": iso(part.created_at),
-    }
 
 
 class UploadCreate(BaseModel):
@@ -62,15 +39,16 @@ class UploadComplete(BaseModel):
 
 @router.post("/{project}/{space}/uploads", status_code=201, summary="Start a multipart upload")
 async def create_upload(project: str, space: str, body: UploadCreate, request: Request) -> dict[str, Any]:
-    info, principal = await open_space(request, project, space, "write")
+    principal = await resolve_principal(request)
     upload = await run_in_threadpool(
-        lambda: core.create_upload(
+        lambda: service.create_upload(
             services_of(request),
-            info,
+            principal,
+            project,
+            space,
             body.key,
             content_type=body.contentType,
             metadata=body.metadata,
-            token_id=principal.token_id,
         )
     )
     return upload_json(upload)
@@ -78,15 +56,19 @@ async def create_upload(project: str, space: str, body: UploadCreate, request: R
 
 @router.get("/{project}/{space}/uploads", summary="Multipart uploads in progress (optionally for one key)")
 async def list_uploads(project: str, space: str, request: Request, key: str | None = None) -> dict[str, Any]:
-    info, _ = await open_space(request, project, space, "write")
-    found = await run_in_threadpool(lambda: core.list_uploads(services_of(request), info, key=key))
+    principal = await resolve_principal(request)
+    found = await run_in_threadpool(
+        service.list_uploads, services_of(request), principal, project, space, key
+    )
     return {"uploads": [upload_json(u) for u in found]}
 
 
 @router.get("/{project}/{space}/uploads/{upload_id}", summary="An upload and the parts received so far")
 async def get_upload(project: str, space: str, upload_id: str, request: Request) -> dict[str, Any]:
-    info, _ = await open_space(request, project, space, "write")
-    upload = await run_in_threadpool(core.get_upload, services_of(request), info, upload_id)
+    principal = await resolve_principal(request)
+    upload = await run_in_threadpool(
+        service.get_upload, services_of(request), principal, project, space, upload_id
+    )
     return upload_json(upload, parts=True)
 
 
@@ -94,11 +76,13 @@ async def get_upload(project: str, space: str, upload_id: str, request: Request)
 async def put_part(
     project: str, space: str, upload_id: str, part_number: int, request: Request
 ) -> JSONResponse:
-    info, _ = await open_space(request, project, space, "write")
+    principal = await resolve_principal(request)
     services = services_of(request)
-    md5 = decode_content_md5(request.headers.get("content-md5"))
+    md5 = request.headers.get("content-md5")
     part = await anyio.to_thread.run_sync(
-        lambda: core.put_part(services, info, upload_id, part_number, body_chunks(request), content_md5=md5)
+        lambda: service.put_part(
+            services, principal, project, space, upload_id, part_number, body_chunks(request), content_md5=md5
+        )
     )
     return JSONResponse(part_json(part), headers={"ETag": quoted_etag(part.etag)})
 
@@ -111,16 +95,18 @@ async def put_part(
 async def complete_upload(
     project: str, space: str, upload_id: str, request: Request, body: UploadComplete | None = None
 ) -> dict[str, Any]:
-    info, _ = await open_space(request, project, space, "write")
+    principal = await resolve_principal(request)
     parts = None if body is None or body.parts is None else [(p.partNumber, p.etag) for p in body.parts]
-    obj = await run_in_threadpool(core.complete_upload, services_of(request), info, upload_id, parts)
-    return object_summary(obj)
+    obj = await run_in_threadpool(
+        service.complete_upload, services_of(request), principal, project, space, upload_id, parts
+    )
+    return object_json(obj)
 
 
 @router.delete(
     "/{project}/{space}/uploads/{upload_id}", status_code=204, summary="Abort an upload, dropping its parts"
 )
 async def abort_upload(project: str, space: str, upload_id: str, request: Request) -> Response:
-    info, _ = await open_space(request, project, space, "write")
-    await run_in_threadpool(core.abort_upload, services_of(request), info, upload_id)
+    principal = await resolve_principal(request)
+    await run_in_threadpool(service.abort_upload, services_of(request), principal, project, space, upload_id)
     return Response(status_code=204)

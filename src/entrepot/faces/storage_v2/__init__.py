@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from entrepot.core.errors import Kind
+from entrepot.faces.face import Face
 from entrepot.faces.storage_v2 import buckets, files, index, jobs, table_data, tables, tokens
 from entrepot.faces.storage_v2.deps import PREFIX
+from entrepot.faces.storage_v2.render import render_error
 
-__all__ = ["PREFIX", "TAG", "router"]
+__all__ = ["FACE", "PREFIX", "PREFIXES", "TAG", "render_error", "router"]
+
+PREFIXES = (PREFIX + "/",)
 TAG = "Keboola Storage API v2"
 
 
@@ -26,3 +31,13 @@ def router() -> APIRouter:
     ):
         r.include_router(sub)
     return r
+
+
+FACE = Face(
+    tag=TAG,
+    description="Keboola Storage API v2 compatible tables, files and jobs.",
+    router=router,
+    prefixes=PREFIXES,
+    render_error=render_error,
+    statuses={Kind.ALREADY_EXISTS: 400},  # Keboola answers "already exists" with 400, not 409
+)

@@ -8,16 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from entrepot.core.auth import Principal
-from entrepot.core.tables import buckets as core_buckets
-from entrepot.core.tables import tables as core_tables
-from entrepot.core.tables.names import validate_table_name
-from entrepot.core.tables.store import get_bucket, table_taken, taken_table_name
+from entrepot.core.tables import service as tables
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
-from entrepot.faces.storage_v2.jobs import start_job
-from entrepot.faces.storage_v2.load_params import load_params
+from entrepot.faces.storage_v2.jobs import job_response
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render_tables import bucket_json, table_json
+from entrepot.faces.storage_v2.table_params import load_options, load_source, parse_after, run_id
 
 router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
@@ -25,7 +22,7 @@ router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real 
 @router.get("/buckets", summary="List buckets")
 def list_buckets(request: Request, principal: Principal = Depends(caller)) -> list[dict[str, Any]]:
     services = services_of(request)
-    return [bucket_json(services, b) for b in core_buckets.list_buckets(services, principal)]
+    return [bucket_json(services, b) for b in tables.list_buckets(services, principal)]
 
 
 @router.post("/buckets", status_code=201, summary="Create a bucket")
@@ -33,7 +30,7 @@ def create_bucket(
     request: Request, principal: Principal = Depends(caller), params: Params = Depends(keboola_params)
 ) -> JSONResponse:
     services = services_of(request)
-    bucket = core_buckets.create_bucket(
+    bucket = tables.create_bucket(
         services,
         principal,
         params.str("name"),
@@ -47,8 +44,8 @@ def create_bucket(
 @router.get("/buckets/{bucket_id}", summary="Bucket detail (tables as Table objects)")
 def bucket_detail(bucket_id: str, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     services = services_of(request)
-    bucket = get_bucket(services, principal, bucket_id)
-    return bucket_json(services, bucket, tables=core_tables.list_tables(services, principal, bucket=bucket))
+    bucket, its_tables = tables.bucket_detail(services, principal, bucket_id)
+    return bucket_json(services, bucket, tables=its_tables)
 
 
 @router.delete("/buckets/{bucket_id}", summary="Delete a bucket (force: with its tables; async: as a job)")
@@ -59,18 +56,14 @@ def delete_bucket(
     params: Params = Depends(keboola_params),
 ) -> Response:
     services = services_of(request)
-    force = params.bool("force")
-    bucket = core_buckets.check_delete(services, principal, bucket_id, force=force)  # 404 even when async
-    if params.bool("async"):
-        return start_job(
-            request,
-            principal,
-            "buckets.delete",
-            {"bucketId": bucket.ident, "force": force},
-            subject=bucket.ident,
-        )
-    core_buckets.delete_bucket(services, principal, bucket.ident, force=force)
-    return Response(status_code=204)
+    force, run_async = parse_after(
+        lambda: tables.check_bucket(services, principal, bucket_id),
+        lambda: (params.bool("force"), params.bool("async")),
+    )
+    job = tables.delete_bucket(
+        services, principal, bucket_id, force=force, run_async=run_async, run_id=run_id(request)
+    )
+    return Response(status_code=204) if job is None else job_response(services, job)
 
 
 @router.get("/buckets/{bucket_id}/tables", summary="Tables of a bucket")
@@ -78,8 +71,7 @@ def bucket_tables(
     bucket_id: str, request: Request, principal: Principal = Depends(caller)
 ) -> list[dict[str, Any]]:
     services = services_of(request)
-    bucket = get_bucket(services, principal, bucket_id)
-    return [table_json(services, v) for v in core_tables.list_tables(services, principal, bucket=bucket)]
+    return [table_json(services, v) for v in tables.bucket_tables(services, principal, bucket_id)]
 
 
 @router.post("/buckets/{bucket_id}/tables-async", summary="Create a table from CSV (job)")
@@ -90,13 +82,18 @@ def create_table(
     params: Params = Depends(keboola_params),
 ) -> JSONResponse:
     services = services_of(request)
-    bucket = get_bucket(services, principal, bucket_id, "write")
-    name = validate_table_name(params.str("name"))
-    table_id = f"{bucket.ident}.{name}"
-    existing = taken_table_name(services, bucket.id, name)
-    if existing is not None:
-        raise table_taken(bucket.ident, name, existing)
-    job_params: dict[str, Any] = {"tableId": table_id, "bucketId": bucket.ident, "name": name}
-    job_params["primaryKey"] = params.list("primaryKey")
-    job_params.update(load_params(request, principal, params))
-    return start_job(request, principal, "tables.create", job_params, subject=table_id)
+    name, primary_key, source, options = parse_after(
+        lambda: tables.check_bucket(services, principal, bucket_id, "write"),
+        lambda: (params.str("name"), params.list("primaryKey"), load_source(params), load_options(params)),
+    )
+    job = tables.create_table(
+        services,
+        principal,
+        bucket_id,
+        name,
+        source,
+        options,
+        primary_key=primary_key,
+        run_id=run_id(request),
+    )
+    return job_response(services, job)

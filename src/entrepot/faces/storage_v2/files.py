@@ -18,15 +18,14 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy import select
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from entrepot.core import files
 from entrepot.core.auth import Principal
-from entrepot.core.catalog import File, Token
 from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.files import service as files
+from entrepot.core.files.links import SignedLink
+from entrepot.core.files.views import FileView
 from entrepot.core.ids import parse_id
-from entrepot.core.services import Services
 from entrepot.faces.http import body_chunks, content_disposition, services_of
 from entrepot.faces.objects_http import DOWNLOAD_SAFETY_HEADERS, quoted_etag, ranged_response
 from entrepot.faces.storage_v2.deps import PREFIX, caller
@@ -44,13 +43,14 @@ ASYNC_DELETE_WAIT = 1.0  # let quick deletes finish inside the request (referenc
 # -- rendering ----------------------------------------------------------------------------------
 
 
-def file_json(services: Services, file: File, creator: Token | None = None) -> dict[str, Any]:
+def file_json(file: FileView) -> dict[str, Any]:
     """The Keboola File object (reference §6.1) plus entrepot's ``isUploaded``/``uploaded``."""
+    creator = file.creator
     return {
         "id": file.id,
         "name": file.name,
         "created": ts(file.created_at),
-        "url": files.download_url(services, file),
+        "url": file.download_url,
         "provider": "aws",
         "region": REGION,
         "sizeBytes": file.size_bytes,
@@ -58,32 +58,18 @@ def file_json(services: Services, file: File, creator: Token | None = None) -> d
         "isSliced": file.is_sliced,
         "isEncrypted": file.is_encrypted,
         "isPermanent": file.is_permanent,
-        "tags": list(file.tags or []),
+        "tags": list(file.tags),
         "creatorToken": {"id": str(creator.id), "description": creator.description} if creator else None,
-        "maxAgeDays": files.max_age_days(services, file),
-        "isExpired": files.is_expired(file),
+        "maxAgeDays": file.max_age_days,
+        "isExpired": file.is_expired,
         "runId": file.run_id,
         "runIds": [file.run_id] if file.run_id else [],
-        "fileType": files.file_type(file),
+        "fileType": file.file_type,
         "contentType": file.content_type,
         # entrepot extensions: whether the bytes have landed, and when
         "isUploaded": file.uploaded_at is not None,
         "uploaded": ts(file.uploaded_at),
     }
-
-
-def render_files(services: Services, rows: Iterable[File]) -> list[dict[str, Any]]:
-    rows = list(rows)
-    token_ids = {f.token_id for f in rows if f.token_id is not None}
-    creators: dict[int, Token] = {}
-    if token_ids:
-        with services.catalog.session(readonly=True) as s:
-            creators = {t.id: t for t in s.scalars(select(Token).where(Token.id.in_(token_ids)))}
-    return [file_json(services, f, creators.get(f.token_id or 0)) for f in rows]
-
-
-def _render(services: Services, file: File) -> dict[str, Any]:
-    return render_files(services, [file])[0]
 
 
 def _file_id(value: str) -> int:
@@ -99,6 +85,10 @@ def _optional_int(params: Params, name: str) -> int | None:
     return params.int(name)
 
 
+def _signed_link(request: Request) -> SignedLink:
+    return SignedLink(request.query_params.get("expires"), request.query_params.get("signature"))
+
+
 # -- endpoints ----------------------------------------------------------------------------------
 
 
@@ -106,13 +96,10 @@ def _optional_int(params: Params, name: str) -> int | None:
 def prepare(
     request: Request, principal: Principal = Depends(caller), params: Params = Depends(keboola_params)
 ) -> JSONResponse:
-    services = services_of(request)
-    file = files.prepare(
-        services,
-        principal,
+    new = files.NewFile(
         name=params.str("name"),
         size_bytes=params.int("sizeBytes", minimum=0),
-        tags=params.list("tags"),
+        tags=tuple(params.list("tags")),
         is_public=params.bool("isPublic"),
         is_permanent=params.bool("isPermanent"),
         is_encrypted=params.bool("isEncrypted", True),
@@ -120,14 +107,15 @@ def prepare(
         content_type=params.str("contentType"),
         run_id=request.headers.get("x-kbc-runid") or params.str("runId"),
     )
-    body = _render(services, file)
+    prepared = files.prepare(services_of(request), principal, new)
+    body = file_json(prepared.file)
     body["uploadParams"] = {
         "bucket": S3_BUCKET,
-        "key": file.blob_key,
+        "key": prepared.file.key,
         "acl": "private",
         "x-amz-server-side-encryption": "AES256",
         # entrepot: PUT (or POST) the bytes here, no token needed until it expires
-        "url": files.upload_url(services, file),
+        "url": prepared.upload_url,
         "method": "PUT",
     }
     return JSONResponse(body, status_code=201)
@@ -137,11 +125,8 @@ def prepare(
 def list_files(
     request: Request, principal: Principal = Depends(caller), params: Params = Depends(keboola_params)
 ) -> list[dict[str, Any]]:
-    services = services_of(request)
-    rows = files.list(
-        services,
-        principal,
-        tags=params.list("tags"),
+    query = files.FileQuery(
+        tags=tuple(params.list("tags")),
         q=params.str("q"),
         limit=params.int("limit", 100, minimum=1) or 100,
         offset=params.int("offset", 0, minimum=0) or 0,
@@ -149,7 +134,7 @@ def list_files(
         max_id=_optional_int(params, "maxId"),
         show_expired=params.bool("showExpired"),
     )
-    return render_files(services, rows)
+    return [file_json(f) for f in files.list_files(services_of(request), principal, query)]
 
 
 @router.get("/files/{file_id}", summary="File detail")
@@ -159,12 +144,11 @@ def file_detail(
     principal: Principal = Depends(caller),
     params: Params = Depends(keboola_params),
 ) -> dict[str, Any]:
-    services = services_of(request)
-    file = files.get(services, principal, _file_id(file_id))
-    body = _render(services, file)
+    file = files.detail(services_of(request), principal, _file_id(file_id))
+    body = file_json(file)
     if params.bool("federationToken"):
         # S3 credentials come with the S3 gateway; until then only the object's address
-        body["s3Path"] = {"bucket": S3_BUCKET, "key": file.blob_key}
+        body["s3Path"] = {"bucket": S3_BUCKET, "key": file.key}
     return body
 
 
@@ -178,8 +162,8 @@ def delete_file(
     services = services_of(request)
     fid = _file_id(file_id)
     if params.bool("async"):
-        job = files.delete_async(services, principal, fid, run_id=request.headers.get("x-kbc-runid"))
-        job = services.jobs.wait(job.id, ASYNC_DELETE_WAIT)
+        run_id = request.headers.get("x-kbc-runid")
+        job = files.delete_async(services, principal, fid, run_id=run_id, wait=ASYNC_DELETE_WAIT)
         return JSONResponse(render_job(services, job), status_code=202)
     files.delete(services, principal, fid)
     return Response(status_code=204)
@@ -215,13 +199,12 @@ async def upload(file_id: str, request: Request) -> JSONResponse:
         chunks = multipart_field(chunks, boundary, "file")
     if "signature" in query or "expires" in query:
         file = await anyio.to_thread.run_sync(
-            files.upload_signed, services, fid, query.get("expires"), query.get("signature"), chunks
+            files.upload_signed, services, fid, _signed_link(request), chunks
         )
     else:
         principal = await caller(request)
         file = await anyio.to_thread.run_sync(files.upload, services, principal, fid, chunks)
-    body = await anyio.to_thread.run_sync(_render, services, file)
-    return JSONResponse(body)
+    return JSONResponse(file_json(file))
 
 
 _UPLOAD_SUMMARY = "Upload a prepared file's bytes (signed URL or token; raw body, or multipart field 'file')"
@@ -237,27 +220,18 @@ for _method in ("PUT", "POST"):
 
 @router.get("/files/{file_id}/download", summary="Download a file with its signed URL (no token)")
 def download(file_id: str, request: Request) -> Response:
-    services = services_of(request)
-    query = request.query_params
-    found = files.open_download(services, _file_id(file_id), query.get("expires"), query.get("signature"))
+    found = files.open_download(services_of(request), _file_id(file_id), _signed_link(request))
     headers = {
         "Content-Type": found.media_type,
         "Content-Disposition": content_disposition(found.filename),
         **DOWNLOAD_SAFETY_HEADERS,
     }
-    if found.path is not None:  # stored bytes as they are: ranges through the shared parser
-        stat = found.path.stat()
-        headers["Last-Modified"] = formatdate(stat.st_mtime, usegmt=True)
-        etag = f"{found.file.id:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"
+    stored = found.stored
+    if stored is not None:  # stored bytes as they are: ranges through the shared parser
+        headers["Last-Modified"] = formatdate(stored.modified, usegmt=True)
+        etag = f"{found.file_id:x}-{stored.size:x}-{stored.modified_ns:x}"
         headers["ETag"] = quoted_etag(etag)
-        blob_key = found.file.blob_key
-        return ranged_response(
-            stat.st_size,
-            request.headers,
-            lambda start, end: services.blobs.open(blob_key, start, end),
-            headers=headers,
-            etag=etag,
-        )
+        return ranged_response(stored.size, request.headers, stored.open, headers=headers, etag=etag)
     assert found.chunks is not None
     if found.size is not None:  # clients show a download's progress against it
         headers["Content-Length"] = str(found.size)

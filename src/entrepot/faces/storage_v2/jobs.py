@@ -11,42 +11,36 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse
 
 from entrepot.core.auth import Principal
-from entrepot.core.catalog import Job, Token
-from entrepot.core.errors import InvalidInput, NotFound
+from entrepot.core.errors import InvalidInput
 from entrepot.core.jobs import STATUSES
+from entrepot.core.jobs import service as job_service
+from entrepot.core.jobs.views import JobView
 from entrepot.core.services import Services
+from entrepot.core.tables import service as tables
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller, numeric_id
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import JOB_STATUS, job_json
+from entrepot.faces.storage_v2.render_tables import table_json
+from entrepot.faces.storage_v2.table_params import parse_after
 
 MAX_WAIT = 30  # seconds a job detail request may wait for the job to finish
 
 router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
 
-def render_job(services: Services, job: Job) -> dict[str, Any]:
-    creator = None
-    if job.token_id is not None:
-        with services.catalog.session(readonly=True) as s:
-            creator = s.get(Token, job.token_id)
-    out = job_json(services, job, creator)
-    if job.kind == "tables.create" and isinstance(out.get("results"), dict) and out["results"].get("id"):
-        out["results"] = _created_table(services, job.project_id, out["results"])
+def render_job(services: Services, job: JobView) -> dict[str, Any]:
+    """The Job object; a finished ``tables.create`` shows the Table it made, as it is now."""
+    out = job_json(services, job)
+    table = tables.created_table(services, job)
+    if table is not None:
+        out["results"] = table_json(services, table)
     return out
 
 
-def _created_table(services: Services, project_id: int, results: dict[str, Any]) -> dict[str, Any]:
-    """A finished ``tables.create`` job's results: the Table object as it is now (Keboola's shape)."""
-    from entrepot.core.tables.store import find_table
-    from entrepot.core.tables.tables import view_of
-    from entrepot.faces.storage_v2.render_tables import table_json
-
-    try:
-        table, _ = find_table(services, project_id, str(results["id"]))
-    except NotFound:  # dropped since: the stored id and name are all there is
-        return results
-    return table_json(services, view_of(services, table))
+def job_response(services: Services, job: JobView) -> JSONResponse:
+    """202 with the Job object: how an asynchronous Keboola endpoint answers."""
+    return JSONResponse(render_job(services, job), status_code=202)
 
 
 def _job_id(value: str) -> int:
@@ -64,12 +58,12 @@ def list_jobs(
         statuses = [s for s in STATUSES if JOB_STATUS[s] == wanted]
         if not statuses:
             raise InvalidInput(f"unknown job status {wanted!r}; use waiting, processing, success or error")
-    jobs = services.jobs.list(
-        principal.project_id or 0,
+    jobs = job_service.list_jobs(
+        services,
+        principal,
+        statuses=statuses,
         limit=params.int("limit", 100, minimum=1) or 100,
         offset=params.int("offset", 0, minimum=0) or 0,
-        statuses=statuses,
-        visible_to=principal,
     )
     return [render_job(services, job) for job in jobs]
 
@@ -79,47 +73,27 @@ def job_detail(job_id: str, request: Request, principal: Principal = Depends(cal
     """With ``?wait=S`` (entrepot extension, at most 30 s) the answer comes when the job finishes
     or after S seconds, whichever is first: clients wait without polling."""
     services = services_of(request)
-    job = services.jobs.get(_job_id(job_id), principal.project_id, visible_to=principal)
-    wait = request.query_params.get("wait")
-    if wait:
-        try:
-            seconds = float(wait)
-        except ValueError:
-            raise InvalidInput(f"wait must be a number of seconds (0-{MAX_WAIT}), not {wait!r}") from None
-        if not 0 <= seconds <= MAX_WAIT:
-            raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds, not {wait}")
-        job = services.jobs.wait(job.id, timeout=seconds)
-    return render_job(services, job)
+    number = _job_id(job_id)
+    wait = parse_after(
+        lambda: job_service.get_job(services, principal, number),
+        lambda: _wait_seconds(request.query_params.get("wait")),
+    )
+    return render_job(services, job_service.get_job(services, principal, number, wait=wait))
+
+
+def _wait_seconds(wait: str | None) -> float | None:
+    if not wait:
+        return None
+    try:
+        seconds = float(wait)
+    except ValueError:
+        raise InvalidInput(f"wait must be a number of seconds (0-{MAX_WAIT}), not {wait!r}") from None
+    if not 0 <= seconds <= MAX_WAIT:
+        raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds, not {wait}")
+    return seconds
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a job (entrepot extension)")
 def cancel_job(job_id: str, request: Request, principal: Principal = Depends(caller)) -> JSONResponse:
     services = services_of(request)
-    job = services.jobs.get(_job_id(job_id), principal.project_id, visible_to=principal)
-    if job.token_id != principal.token_id:
-        principal.require_master("cancel a job started by another token")
-    job = services.jobs.cancel(job.id, principal.project_id)
-    return JSONResponse(render_job(services, job), status_code=202)
-
-
-def start_job(
-    request: Request, principal: Principal, kind: str, params: dict[str, Any], *, subject: str | None = None
-) -> JSONResponse:
-    """Queue a job for an asynchronous Keboola endpoint and answer 202 with the Job object.
-
-    Waits up to ``job_response_wait`` seconds first: a small job is then already finished
-    when the client polls for the first time (kbcstorage otherwise sleeps 4 s).
-    """
-    services = services_of(request)
-    job = services.jobs.submit(
-        principal.project_id or 0,
-        kind,
-        params,
-        token_id=principal.token_id,
-        subject=subject,
-        run_id=request.headers.get("x-kbc-runid") or None,
-    )
-    wait = services.settings.job_response_wait
-    if wait > 0:
-        job = services.jobs.wait(job.id, timeout=wait)
-    return JSONResponse(render_job(services, job), status_code=202)
+    return job_response(services, job_service.cancel_job(services, principal, _job_id(job_id)))

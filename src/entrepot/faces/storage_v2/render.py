@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import JSONResponse, Response
 
-from entrepot.core import errors as E
-from entrepot.core.catalog import Job, Project, Token
 from entrepot.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from entrepot.core.jobs.views import JobView
+from entrepot.core.projects import ProjectView
 from entrepot.core.services import Services
+from entrepot.core.tokens import TokenView
 from entrepot.faces.errors import Problem
 
 # Keboola storage jobs only know four statuses; anything else makes kbcstorage poll forever.
@@ -43,24 +44,30 @@ def ts(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S%z") if value is not None else None
 
 
-def _status_for(error: E.EntrepotError | None, status: int) -> int:
-    # Keboola answers "already exists" with 400, not 409.
-    if isinstance(error, E.AlreadyExists):
-        return 400
-    return status
+# The core's error codes name no API ("tables.notFound"); Keboola's carry its "storage." prefix
+# for the Storage API's own areas, and two token codes have names of their own.
+_KEBOOLA_AREAS = ("tables.", "buckets.", "files.", "metadata.", "jobs.", "tokens.")
+_KEBOOLA_CODES = {"tokens.invalid": "storage.tokenInvalid", "tokens.expired": "storage.tokenExpired"}
+
+
+def keboola_code(code: str) -> str:
+    """The Keboola spelling of a core error code (``tables.notFound`` → ``storage.tables.notFound``)."""
+    if code in _KEBOOLA_CODES:
+        return _KEBOOLA_CODES[code]
+    return "storage." + code if code.startswith(_KEBOOLA_AREAS) else code
 
 
 def render_error(request: Request, problem: Problem) -> Response:
     body = {
         "error": problem.message,
-        "code": problem.code,
+        "code": keboola_code(problem.code),
         "status": "error",
         "exceptionId": problem.exception_id,
     }
-    return JSONResponse(body, status_code=_status_for(problem.error, problem.status), headers=problem.headers)
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers)
 
 
-def project_json(services: Services, project: Project) -> dict[str, Any]:
+def project_json(services: Services, project: ProjectView) -> dict[str, Any]:
     backend = services.settings.backend_name
     return {
         "id": project.id,
@@ -77,23 +84,17 @@ def project_json(services: Services, project: Project) -> dict[str, Any]:
         "hasBigquery": False,
         "limits": {},
         "metrics": {},
-        "isDisabled": project.disabled,
+        "isDisabled": project.is_disabled,
         "dataRetentionTimeInDays": 7,
         "fileStorageProvider": "aws",
         "assignedBackends": [backend],
     }
 
 
-def token_json(
-    services: Services,
-    row: Token,
-    project: Project,
-    *,
-    secret: str | None = None,
-    creator: Token | None = None,
-) -> dict[str, Any]:
+def token_json(services: Services, row: TokenView) -> dict[str, Any]:
+    """The Keboola Token object; ``token`` (the secret) only when it was just issued."""
     base = services.settings.effective_public_url
-    now_expired = row.expires_at is not None and row.expires_at <= _now()
+    creator = row.creator
     out: dict[str, Any] = {
         "id": str(row.id),
         "description": row.description,
@@ -110,8 +111,8 @@ def token_json(
         "canReadAllProjectEvents": row.is_master,
         "canManageDevBranches": False,
         "expires": ts(row.expires_at),
-        "isExpired": now_expired,
-        "isDisabled": row.revoked_at is not None,
+        "isExpired": row.is_expired,
+        "isDisabled": row.is_disabled,
         "dailyCapacity": 0,
         "bucketPermissions": dict(row.bucket_permissions or {}),
         "componentAccess": [],
@@ -121,7 +122,7 @@ def token_json(
         "canManageSpaces": row.can_manage_spaces,
         "spacePermissions": dict(row.space_permissions or {}),
         "ownerName": row.owner,  # the user (exports and templates); "owner" is Keboola's project
-        "owner": project_json(services, project),
+        "owner": project_json(services, row.project),
         "organization": {"id": "1"},
     }
     if row.is_master:
@@ -132,14 +133,15 @@ def token_json(
             "features": [],
             "isOrganizationMember": True,
         }
-    if secret is not None:
-        out["token"] = secret
+    if row.secret is not None:
+        out["token"] = row.secret
     return out
 
 
-def job_json(services: Services, job: Job, creator: Token | None = None) -> dict[str, Any]:
+def job_json(services: Services, job: JobView) -> dict[str, Any]:
     base = services.settings.effective_public_url
-    params = job.params or {}
+    params = operation_params(job)
+    creator = job.creator
     out: dict[str, Any] = {
         "id": job.id,
         "status": JOB_STATUS.get(job.status, "error"),
@@ -171,13 +173,31 @@ def job_json(services: Services, job: Job, creator: Token | None = None) -> dict
             error["code"] = "storage.jobCancelled"
             error.setdefault("message", "the job was cancelled")
         error.setdefault("message", "the job failed")
-        error.setdefault("code", "storage.jobFailed")
+        error["code"] = keboola_code(error.get("code") or "storage.jobFailed")
         error.setdefault("exceptionId", None)
         out["error"] = error
     return out
 
 
-def _now() -> datetime:
-    from entrepot.core.clock import utcnow
+# Kinds whose params Keboola clients have seen in camelCase (``tableId``, ``dataFileId``): the
+# core keeps them snake_case and versioned (``"v": 2``), so they are renamed back here.
+_KEBOOLA_NAMED_PARAMS = frozenset({*OPERATION_NAMES, "spaces.purge"})
 
-    return utcnow()
+
+def operation_params(job: JobView) -> dict[str, Any]:
+    """A job's ``operationParams``: its params in Keboola's names, as clients have always seen them."""
+    if job.kind not in _KEBOOLA_NAMED_PARAMS or job.params.get("v") != 2:
+        return dict(job.params)  # an older server's params are already in Keboola's names
+    return {_camel(key): _camel_keys(value) for key, value in job.params.items() if key != "v"}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _camel_keys(value: Any) -> Any:
+    """``value``, with the keys of the objects of a list renamed (``whereFilters`` items' ``dataType``)."""
+    if isinstance(value, list):
+        return [{_camel(k): v for k, v in item.items()} if isinstance(item, dict) else item for item in value]
+    return value

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from entrepot.core.catalog import Bucket, TableMetadata
 from entrepot.core.services import Services
-from entrepot.core.tables.tables import TableView
+from entrepot.core.tables.views import BucketView, MetadataView, TableView
 from entrepot.faces.storage_v2.render import ts
 
 
-def metadata_json(row: TableMetadata) -> dict[str, Any]:
+def metadata_json(row: MetadataView) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "key": row.key,
@@ -21,16 +21,16 @@ def metadata_json(row: TableMetadata) -> dict[str, Any]:
 
 
 def bucket_json(
-    services: Services, bucket: Bucket, *, tables: list[TableView] | None = None
+    services: Services, bucket: BucketView, *, tables: Sequence[TableView] | None = None
 ) -> dict[str, Any]:
     """The Bucket object; ``tables`` is the URL of its table list, or (detail) the Table objects."""
     base = services.settings.effective_public_url
-    uri = f"{base}/v2/storage/buckets/{bucket.ident}"
+    uri = f"{base}/v2/storage/buckets/{bucket.id}"
     out: dict[str, Any] = {
         "uri": uri,
-        "id": bucket.ident,
+        "id": bucket.id,
         "name": f"c-{bucket.name}",
-        "displayName": bucket.display_name or bucket.name,
+        "displayName": bucket.display_name,
         "stage": bucket.stage,
         "description": bucket.description,
         "tables": f"{uri}/tables",
@@ -50,15 +50,14 @@ def bucket_json(
     }
     if tables is not None:
         out["tables"] = [table_json(services, v, with_bucket=False) for v in tables]
-        out["rowsCount"] = sum(v.table.rows_count for v in tables)
-        out["dataSizeBytes"] = sum(v.table.data_size_bytes for v in tables)
+        out["rowsCount"] = sum(v.rows_count for v in tables)
+        out["dataSizeBytes"] = sum(v.data_size_bytes for v in tables)
     return out
 
 
 def table_json(services: Services, view: TableView, *, with_bucket: bool = True) -> dict[str, Any]:
     """The Table object (every field of reference §4 that entrepot knows)."""
     base = services.settings.effective_public_url
-    t, b = view.table, view.bucket
     column_metadata: dict[str, list[dict[str, Any]]] = {}
     table_metadata = []
     for m in view.metadata:
@@ -69,33 +68,33 @@ def table_json(services: Services, view: TableView, *, with_bucket: bool = True)
     out: dict[str, Any] = {
         "uri": f"{base}/v2/storage/tables/{view.id}",
         "id": view.id,
-        "name": t.name,
-        "displayName": t.display_name or t.name,
+        "name": view.name,
+        "displayName": view.display_name,
         "transactional": False,
-        "primaryKey": list(t.primary_key or []),
+        "primaryKey": list(view.primary_key),
         "indexType": None,
         "indexKey": [],
         "distributionType": None,
         "distributionKey": [],
         "syntheticPrimaryKeyEnabled": False,
-        "created": ts(t.created_at),
-        "lastImportDate": ts(t.last_import_at),
-        "lastChangeDate": ts(t.last_change_at),
-        "rowsCount": int(t.rows_count),
-        "dataSizeBytes": int(t.data_size_bytes),
+        "created": ts(view.created_at),
+        "lastImportDate": ts(view.last_import_at),
+        "lastChangeDate": ts(view.last_change_at),
+        "rowsCount": view.rows_count,
+        "dataSizeBytes": view.data_size_bytes,
         "isAlias": False,
         "isAliasable": True,
         "isTyped": False,
         "tableType": "table",
         "timestampType": "MANAGED",
         "path": f"/{view.id}",
-        "columns": list(t.columns or []),
+        "columns": list(view.columns),
         "attributes": [],
         "metadata": table_metadata,
         "columnMetadata": column_metadata,
         # entrepot extension: the stable id of the Export API
-        "uuid": t.uuid,
+        "uuid": view.uuid,
     }
     if with_bucket:
-        out["bucket"] = bucket_json(services, b)
+        out["bucket"] = bucket_json(services, view.bucket)
     return out

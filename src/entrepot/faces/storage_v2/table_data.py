@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,12 +28,14 @@ from starlette.responses import JSONResponse, Response
 
 from entrepot.core.auth import Principal
 from entrepot.core.errors import InvalidInput, NotSupported
-from entrepot.core.tables import extract
+from entrepot.core.tables import service as tables
+from entrepot.core.tables.extract import parse_order
 from entrepot.core.tables.filters import RowFilter
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
-from entrepot.faces.storage_v2.jobs import start_job
+from entrepot.faces.storage_v2.jobs import job_response
 from entrepot.faces.storage_v2.params import Params, keboola_params
+from entrepot.faces.storage_v2.table_params import parse_after, run_id
 
 router = APIRouter(prefix=PREFIX)
 
@@ -76,16 +79,49 @@ def data_preview(
     params: Params = Depends(keboola_params),
 ) -> Response:
     services = services_of(request)
-    extract.open_table(services, principal, table_id, "read")  # 404 before any parameter error
+    page = parse_after(
+        lambda: tables.check_table(services, principal, table_id, "read"),
+        lambda: _preview_page(
+            params, request.headers.get("accept", ""), services.settings.preview_page_limit
+        ),
+    )
+    columns, rows = tables.preview(
+        services,
+        principal,
+        table_id,
+        columns=page.columns,
+        row_filter=page.row_filter,
+        limit=page.limit,
+        offset=page.offset,
+        order=page.order,
+    )
+    if page.mode == "rows":
+        return JSONResponse([dict(zip(columns, row, strict=True)) for row in rows])
+    if page.mode == "json":
+        return JSONResponse({"columns": columns, "rows": _json_rows(columns, rows)})
+    return Response(render_csv(columns, rows), media_type="text/csv; charset=utf-8")
+
+
+@dataclass(frozen=True)
+class _Page:
+    mode: str  # csv, json (Keboola's cells) or rows (row objects)
+    columns: list[str] | None
+    row_filter: RowFilter
+    limit: int
+    offset: int
+    order: list[tuple[str, str]]
+
+
+def _preview_page(params: Params, accept: str, page_limit: int) -> _Page:
     fmt = params.str("format")
     if fmt is not None:
         fmt = fmt.strip().lower()
         if fmt not in ("rfc", "json"):
             raise InvalidInput(f"unknown preview format {fmt!r}; use rfc (CSV, the default) or json")
     row_objects = fmt is None and "offset" in params
-    if fmt is None and not row_objects and _wants_json(request.headers.get("accept", "")):
+    if fmt is None and not row_objects and _wants_json(accept):
         fmt = "json"
-    cap = services.settings.preview_page_limit if row_objects else PREVIEW_MAX_LIMIT
+    cap = page_limit if row_objects else PREVIEW_MAX_LIMIT
     limit = params.int("limit", PREVIEW_DEFAULT_LIMIT, minimum=0)
     assert limit is not None
     if limit > cap:
@@ -99,40 +135,47 @@ def data_preview(
             code="storage.tables.previewLimit",
         )
     offset = params.int("offset", 0, minimum=0) or 0
-    columns, rows = extract.preview(
-        services,
-        principal,
-        table_id,
+    return _Page(
+        mode="rows" if row_objects else "json" if fmt == "json" else "csv",
         columns=params.list("columns") or None,
         row_filter=RowFilter.from_params(params.values),
         limit=limit,
         offset=offset,
-        order=extract.parse_order(params.get("orderBy")),
+        order=parse_order(params.get("orderBy")),
     )
-    if row_objects:
-        return JSONResponse([dict(zip(columns, row, strict=True)) for row in rows])
-    if fmt == "json":
-        return JSONResponse({"columns": columns, "rows": _json_rows(columns, rows)})
-    return Response(render_csv(columns, rows), media_type="text/csv; charset=utf-8")
 
 
 def _export(table_id: str, request: Request, principal: Principal, params: Params) -> JSONResponse:
     services = services_of(request)
-    extract.open_table(services, principal, table_id, "read")
-    file_type = (params.str("fileType") or "csv").lower()
-    if file_type != "csv":
-        raise NotSupported(f"export fileType {file_type!r} is not supported; entrepot exports csv")
-    req = extract.check_export(
+    columns, row_filter, gzip, fmt, limit = parse_after(
+        lambda: tables.check_table(services, principal, table_id, "read"), lambda: _export_params(params)
+    )
+    job = tables.export_table(
         services,
         principal,
         table_id,
-        columns=params.list("columns") or None,
-        row_filter=RowFilter.from_params(params.values),
-        gzip=params.bool("gzip"),
-        format=params.str("format"),
-        limit=params.int("limit"),
+        columns=columns,
+        row_filter=row_filter,
+        gzip=gzip,
+        format=fmt,
+        limit=limit,
+        run_id=run_id(request),
     )
-    return start_job(request, principal, extract.EXPORT_KIND, req.to_params(), subject=table_id)
+    return job_response(services, job)
+
+
+def _export_params(params: Params) -> tuple[list[str] | None, RowFilter, bool, str | None, int | None]:
+    """Columns, filter, gzip, format and limit of an export (csv is the one file type)."""
+    file_type = (params.str("fileType") or "csv").lower()
+    if file_type != "csv":
+        raise NotSupported(f"export fileType {file_type!r} is not supported; entrepot exports csv")
+    return (
+        params.list("columns") or None,
+        RowFilter.from_params(params.values),
+        params.bool("gzip"),
+        params.str("format"),
+        params.int("limit"),
+    )
 
 
 @router.post("/tables/{table_id}/export-async", status_code=202, summary="Export a table to a file (job)")
@@ -165,15 +208,14 @@ def delete_rows(
     params: Params = Depends(keboola_params),
 ) -> JSONResponse:
     services = services_of(request)
-    extract.open_table(services, principal, table_id, "write")
-    job_params = extract.check_delete_rows(
-        services,
-        principal,
-        table_id,
-        RowFilter.from_params(params.values),
-        allow_truncate=params.bool("allowTruncate"),
+    row_filter, allow_truncate = parse_after(
+        lambda: tables.check_table(services, principal, table_id, "write"),
+        lambda: (RowFilter.from_params(params.values), params.bool("allowTruncate")),
     )
-    return start_job(request, principal, extract.DELETE_ROWS_KIND, job_params, subject=table_id)
+    job = tables.delete_rows(
+        services, principal, table_id, row_filter, allow_truncate=allow_truncate, run_id=run_id(request)
+    )
+    return job_response(services, job)
 
 
 def _wants_json(accept: str) -> bool:

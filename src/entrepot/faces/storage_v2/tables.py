@@ -8,16 +8,15 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from entrepot.core.auth import Principal
-from entrepot.core.errors import InvalidInput, NotFound
-from entrepot.core.tables import tables as core_tables
-from entrepot.core.tables.store import get_table, table_ident
+from entrepot.core.errors import NotFound
+from entrepot.core.tables import service as tables
 from entrepot.faces.http import services_of
 from entrepot.faces.storage_v2.deps import PREFIX, caller
-from entrepot.faces.storage_v2.jobs import start_job
-from entrepot.faces.storage_v2.load_params import load_params
+from entrepot.faces.storage_v2.jobs import job_response
 from entrepot.faces.storage_v2.params import Params, keboola_params
 from entrepot.faces.storage_v2.render import ts
 from entrepot.faces.storage_v2.render_tables import metadata_json, table_json
+from entrepot.faces.storage_v2.table_params import load_options, load_source, parse_after, run_id
 
 router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
@@ -25,13 +24,13 @@ router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real 
 @router.get("/tables", summary="List tables")
 def list_tables(request: Request, principal: Principal = Depends(caller)) -> list[dict[str, Any]]:
     services = services_of(request)
-    return [table_json(services, v) for v in core_tables.list_tables(services, principal)]
+    return [table_json(services, v) for v in tables.list_tables(services, principal)]
 
 
 @router.get("/tables/{table_id}", summary="Table detail")
 def table_detail(table_id: str, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     services = services_of(request)
-    return table_json(services, core_tables.table_view(services, principal, table_id))
+    return table_json(services, tables.table_detail(services, principal, table_id))
 
 
 @router.post("/tables/{table_id}", summary="Update a table: primaryKey (synchronous, seed 000)")
@@ -42,14 +41,16 @@ def update_table(
     params: Params = Depends(keboola_params),
 ) -> dict[str, Any]:
     services = services_of(request)
-    table = get_table(services, principal, table_id, "write")
-    if "primaryKey" in params:
-        table = core_tables.set_primary_key(
-            services, table.project_id, table_id, params.list("primaryKey"), replace=True
-        )
-    elif "displayName" not in params:
-        raise InvalidInput("nothing to update: give primaryKey", code="storage.tables.validation")
-    return table_json(services, core_tables.view_of(services, table))
+    primary_key = parse_after(
+        lambda: tables.check_table(services, principal, table_id, "write"),
+        lambda: params.list("primaryKey") if "primaryKey" in params else None,
+    )
+    # displayName is accepted (Keboola clients send it) and the name stays the display name
+    display_name = str(params.get("displayName")) if "displayName" in params else None
+    view = tables.update_table(
+        services, principal, table_id, primary_key=primary_key, display_name=display_name
+    )
+    return table_json(services, view)
 
 
 router.add_api_route(
@@ -69,12 +70,11 @@ def delete_table(
     params: Params = Depends(keboola_params),
 ) -> Response:
     services = services_of(request)
-    table = get_table(services, principal, table_id, "write")
-    if params.bool("async"):
-        ident = table_ident(table, services=services)
-        return start_job(request, principal, "tables.drop", {"tableId": ident}, subject=ident)
-    core_tables.delete_table(services, principal, table_id)
-    return Response(status_code=204)
+    run_async = parse_after(
+        lambda: tables.check_table(services, principal, table_id, "write"), lambda: params.bool("async")
+    )
+    job = tables.delete_table(services, principal, table_id, run_async=run_async, run_id=run_id(request))
+    return Response(status_code=204) if job is None else job_response(services, job)
 
 
 @router.post("/tables/{table_id}/import-async", summary="Load CSV into a table (job)")
@@ -85,12 +85,13 @@ def import_table(
     params: Params = Depends(keboola_params),
 ) -> JSONResponse:
     services = services_of(request)
-    table = get_table(services, principal, table_id, "write")
-    ident = table_ident(table, services=services)
-    job_params: dict[str, Any] = {"tableId": ident, "incremental": params.bool("incremental")}
     # primaryKey[] is ignored here: kbcstorage's tables.load sends its columns under that name (C11)
-    job_params.update(load_params(request, principal, params))
-    return start_job(request, principal, "tables.import", job_params, subject=ident)
+    source, options = parse_after(
+        lambda: tables.check_table(services, principal, table_id, "write"),
+        lambda: (load_source(params), load_options(params, incremental=params.bool("incremental"))),
+    )
+    job = tables.import_table(services, principal, table_id, source, options, run_id=run_id(request))
+    return job_response(services, job)
 
 
 def _add_primary_key(
@@ -100,31 +101,29 @@ def _add_primary_key(
     params: Params = Depends(keboola_params),
 ) -> JSONResponse:
     services = services_of(request)
-    columns = params.list("columns") or params.list("primaryKey")
-    table = core_tables.check_add_primary_key(services, principal, table_id, columns)
-    ident = table_ident(table, services=services)
-    job_params = {
-        "tableId": ident,
-        "columns": columns,
-        "skipDuplicatesCheck": params.bool("skipDuplicatesCheck"),
-    }
-    return start_job(request, principal, "tables.add_primary_key", job_params, subject=ident)
+    columns, skip_check = parse_after(
+        lambda: tables.check_table(services, principal, table_id, "write"),
+        lambda: (params.list("columns") or params.list("primaryKey"), params.bool("skipDuplicatesCheck")),
+    )
+    job = tables.add_primary_key(
+        services, principal, table_id, columns, skip_duplicates_check=skip_check, run_id=run_id(request)
+    )
+    return job_response(services, job)
 
 
 def _remove_primary_key(
     table_id: str, request: Request, principal: Principal = Depends(caller)
 ) -> JSONResponse:
     services = services_of(request)
-    table = get_table(services, principal, table_id, "write")
-    ident = table_ident(table, services=services)
-    return start_job(request, principal, "tables.remove_primary_key", {"tableId": ident}, subject=ident)
+    job = tables.remove_primary_key(services, principal, table_id, run_id=run_id(request))
+    return job_response(services, job)
 
 
 def _optimize(table_id: str, request: Request, principal: Principal = Depends(caller)) -> JSONResponse:
     services = services_of(request)
-    table = get_table(services, principal, table_id, "write")
-    ident = table_ident(table, services=services)
-    return start_job(request, principal, "tables.optimize", {"tableId": ident}, subject=ident)
+    return job_response(
+        services, tables.optimize_table(services, principal, table_id, run_id=run_id(request))
+    )
 
 
 for _suffix in ("", "/"):
@@ -162,7 +161,7 @@ def list_metadata(
     table_id: str, request: Request, principal: Principal = Depends(caller)
 ) -> list[dict[str, Any]]:
     services = services_of(request)
-    return [metadata_json(m) for m in core_tables.list_metadata(services, principal, table_id)]
+    return [metadata_json(m) for m in tables.list_metadata(services, principal, table_id)]
 
 
 @router.post("/tables/{table_id}/metadata", status_code=201, summary="Upsert table and column metadata")
@@ -173,7 +172,7 @@ def post_metadata(
     params: Params = Depends(keboola_params),
 ) -> JSONResponse:
     services = services_of(request)
-    table_rows, column_rows = core_tables.upsert_metadata(
+    table_rows, column_rows = tables.upsert_metadata(
         services,
         principal,
         table_id,
@@ -194,7 +193,7 @@ def post_metadata(
 def delete_metadata(
     table_id: str, metadata_id: str, request: Request, principal: Principal = Depends(caller)
 ) -> Response:
-    core_tables.delete_metadata(services_of(request), principal, table_id, metadata_id)
+    tables.delete_metadata(services_of(request), principal, table_id, metadata_id)
     return Response(status_code=204)
 
 
