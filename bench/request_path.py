@@ -40,7 +40,8 @@ def main() -> None:
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
                 http.post("/v2/storage/buckets", data={"name": "trace", "stage": "in"}).raise_for_status()
                 job = http.post(
-                    "/v2/storage/buckets/in.c-trace/tables-async", data={"name": "t", "dataString": "id,v\n1,a\n"}
+                    "/v2/storage/buckets/in.c-trace/tables-async",
+                    data={"name": "t", "dataString": "id,v\n1,a\n"},
                 ).json()
                 while job["status"] not in ("success", "error"):
                     job = http.get(f"/v2/storage/jobs/{job['id']}", params={"wait": 5}).json()
@@ -63,7 +64,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.recording = False
-        self.calls: list[tuple[str, str]] = []  # (module, function)
+        self.calls: list[tuple[str, str, str]] = []  # (module, function, the caller's module)
         self._lock = threading.Lock()
 
     def hook(self, frame: FrameType, event: str, arg: Any) -> None:
@@ -72,11 +73,12 @@ class Recorder:
         module = frame.f_globals.get("__name__", "")
         if module.startswith("entrepot.") and not module.startswith(IGNORED):
             with self._lock:
-                self.calls.append((module, frame.f_code.co_name))
+                caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back else ""
+                self.calls.append((module, frame.f_code.co_name, caller))
 
 
-def report(calls: list[tuple[str, str]]) -> None:
-    path = [m for i, (m, _) in enumerate(calls) if i == 0 or calls[i - 1][0] != m]
+def report(calls: list[tuple[str, str, str]]) -> None:
+    path = [m for i, (m, _, _) in enumerate(calls) if i == 0 or calls[i - 1][0] != m]
     seen: set[str] = set()
     reentries = 0
     for i, module in enumerate(path):
@@ -86,8 +88,8 @@ def report(calls: list[tuple[str, str]]) -> None:
     # a face's calls into the core, but not the constructions of the core's input types
     commands = [
         f"{m.removeprefix('entrepot.')}.{f}"
-        for (before, _), (m, f) in zip(calls, calls[1:], strict=False)
-        if before.startswith("entrepot.faces.") and m.startswith("entrepot.core.") and f != "__init__"
+        for m, f, caller in calls
+        if caller.startswith("entrepot.faces.") and m.startswith("entrepot.core.") and f != "__init__"
     ]
     faces = sum(m.startswith("entrepot.faces.") for m in seen)
     print(f"modules passed through: {len(seen)} ({faces} of them faces)")
