@@ -24,6 +24,8 @@ def test_upload_bytes_and_download_to_a_path(client, tmp_path):
     assert dest == tmp_path / "out.csv" and dest.read_bytes() == b"a,b\n1,2\n"
     into_dir = client.files.download(uploaded["id"], tmp_path)
     assert into_dir == tmp_path / "small.csv" and into_dir.read_bytes() == b"a,b\n1,2\n"
+    into_new_dir = client.files.download(uploaded["id"], f"{tmp_path}/new/")  # made, as docs/files.md says
+    assert into_new_dir == tmp_path / "new" / "small.csv" and into_new_dir.read_bytes() == b"a,b\n1,2\n"
     assert not list(tmp_path.glob("*.part"))
 
 

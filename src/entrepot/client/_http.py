@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
+import os
 import random
 import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -202,3 +204,12 @@ class Transport:
         except httpx.TransportError as exc:
             detail = f"{type(exc).__name__}: {str(exc) or 'no details'}"
             raise ConnectionFailed(f"{method} {url.split('?')[0]} failed: {detail}") from exc
+
+
+def local_target(dest: str | os.PathLike[str], name: str) -> Path:
+    """Where a download to ``dest`` goes: ``dest`` itself, or ``name`` inside it when it is a
+    directory (an existing one, or one written with a trailing separator, made if missing)."""
+    target = Path(dest)
+    if str(dest).endswith(("/", os.sep)):  # "downloads/": a directory, made if missing
+        target.mkdir(parents=True, exist_ok=True)
+    return target / name if target.is_dir() else target

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from entrepot.client._http import Transport
+from entrepot.client._http import Transport, local_target
 from entrepot.client.errors import ExportCancelled, ExportFailed, JobTimeout, NotFound
 
 API_PATH = "/data-tools/api/v1"
@@ -300,14 +300,7 @@ class Exports:
             "GET", f"{EXPORTS_PATH}{_id(job_id)}/download/", headers={"Accept": "*/*"}
         ) as r:
             name = filename_from_disposition(r.headers.get("Content-Disposition")) or f"export-{job_id}"
-            if path is None:
-                target = Path.cwd() / name
-            else:
-                target = Path(path)
-                if str(path).endswith(("/", os.sep)):  # "exports/": a directory, made if missing
-                    target.mkdir(parents=True, exist_ok=True)
-                if target.is_dir():
-                    target = target / name
+            target = Path.cwd() / name if path is None else local_target(path, name)
             total = (
                 int(r.headers["Content-Length"]) if r.headers.get("Content-Length", "").isdigit() else None
             )

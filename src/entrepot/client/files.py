@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from entrepot.client._http import Transport
+from entrepot.client._http import Transport, local_target
 
 FileDict = dict[str, Any]
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -72,7 +72,8 @@ class Files:
         dest: str | os.PathLike[str] | IO[bytes],
         on_progress: ProgressCallback | None = None,
     ) -> Path | None:
-        """Download a file's bytes into ``dest``: a path (a directory gets the file's name) or a binary file object.
+        """Download a file's bytes into ``dest``: a path (a directory, or a path ending in ``/`` that is
+        made if missing, gets the file's name) or a binary file object.
 
         Returns the path written, or None for a file object. ``on_progress(bytes_received, total)``
         is called after every chunk. A path is written to ``<path>.part`` and renamed when complete.
@@ -81,9 +82,7 @@ class Files:
         if hasattr(dest, "write"):
             self._fetch(detail["url"], dest, on_progress)  # type: ignore[arg-type]
             return None
-        path = Path(dest)
-        if path.is_dir():
-            path = path / Path(detail["name"]).name
+        path = local_target(dest, Path(detail["name"]).name)
         part = path.with_name(path.name + ".part")
         try:
             with open(part, "wb") as out:
