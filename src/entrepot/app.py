@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from entrepot._version import __version__
 from entrepot.config import Settings
 from entrepot.core.services import Services
-from entrepot.faces import apidocs, carto, exports, home, ops, spaces, storage_v2
+from entrepot.faces import apidocs, carto, exports, home, ops, s3, s3keys, spaces, storage_v2
 from entrepot.faces.errors import install_error_handlers
 from entrepot.faces.face import Face
 from entrepot.logs import request_id_var
@@ -26,14 +26,24 @@ _BRANCH_RE = re.compile(r"^/v2/storage/branch/(?:default|\d+)/(?!metadata(?:/|$)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # Every API the server speaks, in the order their routes are tried (and tagged in /docs).
-FACES: tuple[Face, ...] = (home.FACE, ops.FACE, storage_v2.FACE, spaces.FACE, carto.FACE, exports.FACE)
+FACES: tuple[Face, ...] = (
+    home.FACE,
+    ops.FACE,
+    storage_v2.FACE,
+    spaces.FACE,
+    carto.FACE,
+    exports.FACE,
+    s3keys.FACE,
+    s3.FACE,
+)
 
 
 class RequestContext:
     """Pure ASGI middleware: request id, Keboola branch aliases, access log and latency metrics."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, s3_ports: frozenset[int] = frozenset()):
         self.app = app
+        self.s3_ports = s3_ports
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -42,7 +52,9 @@ class RequestContext:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        m = _BRANCH_RE.match(scope["path"])
+        # never for S3 requests: the raw path is inside their signature (a bucket may be named v2)
+        s3_request = s3.on_s3_port(scope, self.s3_ports) or s3.is_s3_request(scope)
+        m = None if s3_request else _BRANCH_RE.match(scope["path"])
         if m:  # /v2/storage/branch/default/<rest> is an alias of /v2/storage/<rest>
             scope = {**scope, "path": f"/v2/storage/{m.group(1)}", "raw_path": None}
         status = 500
@@ -79,9 +91,16 @@ def _openapi_tags(faces: tuple[Face, ...]) -> list[dict[str, str]]:
 
 
 def create_app(
-    settings: Settings, services: Services | None = None, *, workers: int | None = None
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    workers: int | None = None,
+    s3_ports: frozenset[int] = frozenset(),
 ) -> FastAPI:
-    """Build the application. Without ``services`` it opens them at start-up and closes them at shutdown."""
+    """Build the application. Without ``services`` it opens them at start-up and closes them at shutdown.
+
+    ``s3_ports`` are the ports of dedicated S3 listeners: every request arriving there is S3.
+    """
     owned = services is None
     worker_count = settings.workers if workers is None else workers
 
@@ -115,5 +134,7 @@ def create_app(
     apidocs.install(app)
     for face in FACES:
         app.include_router(face.router())
-    app.add_middleware(RequestContext)
+    # the last added is the outermost: S3 requests leave before FastAPI's routing, inside RequestContext
+    app.add_middleware(s3.S3Dispatch, s3_app=s3.S3App(s3_ports), s3_ports=s3_ports)
+    app.add_middleware(RequestContext, s3_ports=s3_ports)
     return app

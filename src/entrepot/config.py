@@ -256,6 +256,64 @@ class Settings(BaseSettings):
         "expired export files).",
     )
 
+    # --- S3 credentials --------------------------------------------------------------------
+    s3_session_ttl: int = Field(
+        12 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Lifetime (seconds) of the temporary S3 credentials handed out for Keboola files "
+        "(Keboola: 12 h); never longer than their token or file lives.",
+    )
+    s3_max_keys_per_token: int = Field(
+        10, ge=1, description="S3 access keys one token may hold (revoked and expired ones do not count)."
+    )
+
+    # --- S3 face ---------------------------------------------------------------------------
+    s3_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of a dedicated S3 listener (e.g. 9000), served by the same server: every request "
+        "there is S3, so anonymous reads of public spaces and virtual-host style work. Off by default; signed "
+        "S3 requests are also answered on the main port.",
+    )
+    s3_host: str | None = Field(None, description="Interface of the S3 listener. Default: host.")
+    s3_region: str = Field(
+        "us-east-1",
+        description="Region the S3 face reports (GetBucketLocation); requests signed for any region are accepted.",
+    )
+    s3_vhost_domains: list[str] = Field(
+        default_factory=lambda: ["s3.localhost"],
+        description="Host names under which <bucket>.<domain> addresses a bucket (S3 virtual-host style).",
+    )
+    s3_max_clock_skew: int = Field(
+        900,
+        ge=1,
+        description="Seconds a signed S3 request's time may differ from the server's clock (S3: 15 minutes).",
+    )
+    s3_max_put_bytes: int = Field(
+        5 * 1024 * MiB,
+        ge=1,
+        description="Largest S3 PutObject body (bytes; S3: 5 GiB); larger objects go up in multipart uploads.",
+    )
+    s3_max_part_bytes: int = Field(
+        5 * 1024 * MiB, ge=1, description="Largest part of an S3 multipart upload (bytes; S3: 5 GiB)."
+    )
+    s3_min_part_bytes: int = Field(
+        5 * MiB,
+        ge=0,
+        description="Smallest part of an S3 multipart upload, all but the last (bytes; S3: 5 MiB), checked at "
+        "completion (EntityTooSmall).",
+    )
+
+    # --- Keboola files over S3 -------------------------------------------------------------
+    s3_files_bucket: str = Field(
+        "entrepot-files",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+        description="Bucket name under which the S3 face serves Keboola files to their temporary credentials "
+        "(files/prepare, file detail with federationToken); only those credentials reach it.",
+    )
+
     # --- operations -----------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "text"] = Field(

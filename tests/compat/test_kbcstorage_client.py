@@ -1,9 +1,10 @@
 """The official ``kbcstorage`` client, unmodified, against entrepot.
 
-Everything that does not go through cloud file storage (boto3 uploads and downloads come
-with the S3 gateway): buckets, tables created from a ``dataUrl`` and from a file uploaded
-through entrepot's own upload URL, full and incremental loads, detail fields, previews
-with filters, exports and the export file's detail, deletes, jobs, files and tokens.
+Everything that does not go through cloud file storage (its boto3 uploads and downloads
+through the S3 face are in test_kbcstorage_s3.py): buckets, tables created from a ``dataUrl``
+and from a file uploaded through entrepot's own upload URL, full and incremental loads, detail
+fields, previews with filters, exports and the export file's detail, deletes, jobs, files and
+tokens.
 """
 
 from __future__ import annotations

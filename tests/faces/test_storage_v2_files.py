@@ -34,17 +34,19 @@ def _detail(server, file_id, token=None, **params) -> requests.Response:
 def test_prepare_returns_the_file_object_and_upload_params(server):
     body = _prepare(server, sizeBytes="6", **{"tags[]": ["t1", "t2"]})
     assert isinstance(body["id"], int)
-    assert body["name"] == "data.csv" and body["provider"] == "aws" and body["region"] == "local"
+    assert body["name"] == "data.csv" and body["provider"] == "aws" and body["region"] == "us-east-1"
     assert body["sizeBytes"] == 6 and body["isEncrypted"] is True and body["isSliced"] is False
     assert body["tags"] == ["t1", "t2"] and body["maxAgeDays"] == 15 and body["isExpired"] is False
     assert body["creatorToken"]["description"] == "Master token of default"
     assert body["created"].endswith("+0000") and body["isUploaded"] is False
     params = body["uploadParams"]
-    assert params["bucket"] == "entrepot" and params["acl"] == "private"
+    assert params["bucket"] == "entrepot-files" and params["acl"] == "private"
     assert params["x-amz-server-side-encryption"] == "AES256"
     assert params["key"].endswith(f"/files/{body['id']}/data.csv")
     assert params["url"].startswith(f"{server.url}/v2/storage/files/{body['id']}/upload?")
-    assert "credentials" not in params and "absUploadParams" not in body
+    assert "absUploadParams" not in body
+    # federationToken=1: S3 credentials for the S3 face (tests/faces/test_keboola_files_s3.py)
+    assert set(params["credentials"]) == {"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
 
 
 def test_upload_with_put_then_detail_list_download_and_delete(server):
@@ -240,14 +242,15 @@ def test_tags_can_be_added_and_removed(server):
     assert "added" not in _detail(server, f["id"]).json()["tags"]
 
 
-def test_detail_with_federation_token_has_s3_path_but_no_credentials(server):
+def test_detail_with_federation_token_has_s3_path_and_read_credentials(server):
     f = _upload(server)
     body = _detail(server, f["id"], federationToken="true").json()
     assert body["s3Path"] == {
-        "bucket": "entrepot",
+        "bucket": "entrepot-files",
         "key": f"projects/{server.project_id}/files/{f['id']}/data.csv",
     }
-    assert "credentials" not in body
+    assert body["credentials"]["AccessKeyId"].startswith("ES")
+    assert "credentials" not in _detail(server, f["id"], federationToken="false").json()
 
 
 def test_unknown_or_malformed_file_ids_are_404(server):

@@ -35,6 +35,7 @@ class RunningServer:
     services: Services
     settings: Settings
     _server: ThreadedServer | None = field(default=None, repr=False)
+    s3_url: str | None = None  # the dedicated S3 listener (start_server(..., s3_port=0))
 
     def token_for(self, **spec: Any) -> str:
         """Create a token in the default project (TokenSpec fields) and return its secret."""
@@ -50,7 +51,10 @@ class RunningServer:
 
 
 def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
-    """Start uvicorn in a thread on a free port with its own data dir and the default project."""
+    """Start uvicorn in a thread on a free port with its own data dir and the default project.
+
+    ``s3_port=0`` also opens the dedicated S3 listener on a free port (``RunningServer.s3_url``).
+    """
     overrides.setdefault("workers", 2)
     overrides.setdefault("log_level", "warning")
     settings = Settings(data_dir=data_dir, port=free_port(), **overrides)
@@ -64,6 +68,7 @@ def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
         services=prepared.services,
         settings=settings,
         _server=server,
+        s3_url=server.s3_url,
     )
 
 

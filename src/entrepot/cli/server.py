@@ -42,11 +42,20 @@ def serve(
     max_request_body: Annotated[
         int | None, typer.Option(help="Largest buffered request body in bytes.")
     ] = None,
+    s3_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also listen for S3 on this port (e.g. 9000): anonymous and virtual-host requests."
+        ),
+    ] = None,
+    s3_host: Annotated[
+        str | None, typer.Option(help="Interface of the S3 listener (default: --host).")
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
     log_format: Annotated[str | None, typer.Option(help="text or json.")] = None,
 ) -> None:
     """Run the HTTP server (and job workers). Creates the 'default' project on first start."""
-    from entrepot.server import prepare, uvicorn_config
+    from entrepot.server import listeners, prepare, s3_url, uvicorn_config
 
     settings = settings_from(
         config,
@@ -61,6 +70,8 @@ def serve(
         catalog_url=catalog_url,
         blob_url=blob_url,
         max_request_body=max_request_body,
+        s3_port=s3_port,
+        s3_host=s3_host,
         log_level=log_level,
         log_format=log_format,
     )
@@ -69,9 +80,17 @@ def serve(
         raise typer.Exit(2)
     configure_logging(settings.log_level, settings.log_format)
     prepared = prepare(settings)
-    cfg = uvicorn_config(settings, prepared.services)
+    try:
+        bound = listeners(settings)
+    except OSError as exc:
+        prepared.services.close()
+        err.print(f"[red]error:[/red] {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    cfg = uvicorn_config(settings, prepared.services, s3_ports=bound.s3_ports)
     url = settings.effective_public_url
     out.print(f"entrepot serving at [bold]{url}[/bold] (data: {settings.data_dir})")
+    if bound.s3_port is not None:
+        out.print(f"S3 listener at [bold]{s3_url(settings, bound.s3_port)}[/bold]")
     if settings.tls == "self-signed":
         out.print(f"TLS: trust {settings.data_dir / 'tls' / 'ca.pem'} (e.g. REQUESTS_CA_BUNDLE)")
     if prepared.bootstrap is not None:
@@ -91,8 +110,9 @@ def serve(
         project = settings.default_project if settings.default_project in names or not names else names[0]
         print(f"To create a token: {token_hint(settings, config, project)}", flush=True)
     try:
-        uvicorn.Server(cfg).run()
+        uvicorn.Server(cfg).run(sockets=bound.sockets or None)
     finally:
+        bound.close()
         prepared.services.close()
 
 

@@ -1,5 +1,5 @@
 """The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``,
-``.sql``, ``.exports`` and ``.export_templates``;
+``.sql``, ``.exports``, ``.export_templates`` and ``.s3_keys``;
 ``DataClient(token)`` for object spaces (``entrepot.client.data``).
 
 The SDK runs on the user's machine, not in the server, so it is the one place outside
@@ -47,6 +47,7 @@ from entrepot.client.errors import (
 from entrepot.client.exports import Exports, ExportTemplates
 from entrepot.client.files import Files
 from entrepot.client.jobs import Jobs
+from entrepot.client.s3keys import S3Keys
 from entrepot.client.sql import SQL, Batch, QueryResult
 from entrepot.client.tables import Tables
 from entrepot.client.tokens import Tokens
@@ -137,6 +138,7 @@ class Client:
         self.sql = SQL(self._http)
         self.exports = Exports(self._http)
         self.export_templates = ExportTemplates(self._http)
+        self.s3_keys = S3Keys(self._http)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from entrepot._version import __version__
-from entrepot.faces import apidocs, carto, exports, ops, spaces, storage_v2
+from entrepot.faces import apidocs, carto, exports, ops, s3, s3keys, spaces, storage_v2
 from entrepot.faces.face import Face
 from entrepot.faces.http import services_of
 
@@ -41,6 +41,12 @@ def families() -> list[Family]:
             carto.TAG,
             "/user/<project>/api/v2/sql",
             "queries, batch jobs, COPY FROM/TO; also under /u/<project>/ and /api/v2/sql",
+        ),
+        Family(
+            s3.TAG,
+            "/<bucket>/<key>",
+            "S3-compatible API over the spaces (requests signed with SigV4); access keys at "
+            + s3keys.PREFIX,
         ),
         Family(exports.TAG, exports.PREFIX, "export jobs (csv, json, parquet, excel) and templates"),
         Family(ops.TAG, "/health", "liveness /health, readiness /ready, Prometheus /metrics"),

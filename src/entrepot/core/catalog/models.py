@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -276,6 +277,9 @@ class StoredObject(Base):
     content_type: Mapped[str] = mapped_column(String(255), nullable=False)
     user_metadata: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    # standard headers replayed on reads (Content-Disposition, Cache-Control, ...; the S3 face)
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    checksum: Mapped[str | None] = mapped_column(String(128), nullable=True)  # "<algorithm>:<base64>"
 
     # the unique index is also the listing index: (space, key) range scans in byte order
     __table_args__ = (UniqueConstraint("space_id", "key", name="uq_objects_space_key"),)
@@ -293,6 +297,8 @@ class MultipartUpload(Base):
     user_metadata: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="SET NULL"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)  # for the object
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
         Index("ix_multipart_uploads_space_key", "space_id", "key"),
@@ -313,6 +319,7 @@ class MultipartPart(Base):
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     etag: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    checksum: Mapped[str | None] = mapped_column(String(128), nullable=True)  # "<algorithm>:<base64>"
 
 
 class ExportTemplate(Base):
@@ -386,4 +393,32 @@ class ExportJob(Base):
         Index("ix_export_jobs_project_owner", "project_id", "owner", "id"),
         Index("ix_export_jobs_project", "project_id", "id"),
         Index("ix_export_jobs_expires_at", "expires_at"),
+    )
+
+
+class S3AccessKey(Base):
+    """A long-lived S3 access key of a token: it carries exactly the token's permissions.
+
+    The secret access key is stored sealed (AES-256-GCM, ``core/secretbox.py``) under a key
+    derived from the installation secret; ``secret_key_id`` names that key, so a sweep re-seals
+    keys after the installation secret is rotated. A key dies with its token.
+    """
+
+    __tablename__ = "s3_access_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    access_key_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    secret_key_id: Mapped[str] = mapped_column(String(16), nullable=False)
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_s3_access_keys_token", "token_id"),
+        Index("ix_s3_access_keys_project", "project_id"),
     )

@@ -7,6 +7,7 @@
 - :mod:`.uploads`: bytes in (size-checked uploads, finished local files such as export results);
 - :mod:`.sources`: bytes out (a local path or stream for importers, a headed CSV for exports);
 - :mod:`.links`: the signed, token-free download and upload URLs;
+- :mod:`.federation`: the temporary S3 credentials of a file, and what a request signed with them reaches;
 - :mod:`.jobs`: the ``files.delete`` job.
 
 The names below are what the rest of the core (table imports and exports, the Export API) uses.

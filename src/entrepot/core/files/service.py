@@ -6,6 +6,7 @@ presented, does its catalog and blob work, and answers a view from :mod:`.views`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,16 +17,28 @@ from entrepot.core.auth import Principal
 from entrepot.core.blobs import iter_chunks
 from entrepot.core.catalog import File
 from entrepot.core.clock import utcnow
-from entrepot.core.errors import InvalidInput, PermissionDenied
+from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied
+from entrepot.core.files.federation import credentials_for, may_upload, scoped_file
 from entrepot.core.files.jobs import DELETE_JOB, delete_params
 from entrepot.core.files.links import DOWNLOAD, UPLOAD, SignedLink, upload_url, verify
 from entrepot.core.files.rows import delete_now, expired, get, insert, is_expired, live, safe_name, sees_all
 from entrepot.core.files.sources import csv_with_header, require_bytes, served_export_size
 from entrepot.core.files.tags import clean_tags, tag_file, tag_filter, untag_file
-from entrepot.core.files.uploads import store
-from entrepot.core.files.views import Download, FileView, PreparedFile, StoredBytes, file_view, file_views
+from entrepot.core.files.uploads import BodyCheck, store
+from entrepot.core.files.views import (
+    Download,
+    FileObject,
+    FileView,
+    PreparedFile,
+    StoredBytes,
+    StoredFile,
+    file_view,
+    file_views,
+)
 from entrepot.core.jobs.service import submit
 from entrepot.core.jobs.views import JobView
+from entrepot.core.objects.objects import check_sha256_hex, decode_content_md5
+from entrepot.core.s3_credentials import Credential
 
 if TYPE_CHECKING:
     from entrepot.core.services import Services
@@ -64,8 +77,14 @@ class FileQuery:
 # -- create and upload --------------------------------------------------------------------------
 
 
-def prepare(services: Services, principal: Principal, new: NewFile) -> PreparedFile:
-    """Create a file record whose bytes come later, and the signed URL to send them to."""
+def prepare(
+    services: Services, principal: Principal, new: NewFile, *, federation: bool = False
+) -> PreparedFile:
+    """Create a file record whose bytes come later, and the signed URL to send them to.
+
+    ``federation`` (Keboola's ``federationToken``) adds temporary S3 credentials that may
+    PutObject the file's key in the S3 face's files bucket, and nothing else.
+    """
     principal.require_authenticated()
     name = safe_name(new.name)
     if new.size_bytes is not None and new.size_bytes < 0:
@@ -84,13 +103,14 @@ def prepare(services: Services, principal: Principal, new: NewFile) -> PreparedF
         content_type=new.content_type,
         run_id=new.run_id,
     )
-    return PreparedFile(file_view(services, file), upload_url(services, file))
+    credentials = credentials_for(services, principal, file, "w") if federation else None
+    return PreparedFile(file_view(services, file), upload_url(services, file), credentials)
 
 
 def upload(services: Services, principal: Principal, file_id: int, chunks: Iterable[bytes]) -> FileView:
     """Store a prepared file's bytes; only the token that prepared it (or a master token) may."""
     file = get(services, principal, file_id)
-    if file.token_id != principal.token_id and not principal.is_master:
+    if not may_upload(file, principal):
         raise PermissionDenied(
             f"only the token that prepared file {file_id} (or a master token) may upload it"
         )
@@ -106,9 +126,17 @@ def upload_signed(services: Services, file_id: int, link: SignedLink, chunks: It
 # -- read ---------------------------------------------------------------------------------------
 
 
-def detail(services: Services, principal: Principal, file_id: int) -> FileView:
-    """A file the caller may see (expired ones included); ``NotFound`` otherwise."""
-    return file_view(services, get(services, principal, file_id))
+def detail(services: Services, principal: Principal, file_id: int, *, federation: bool = False) -> FileView:
+    """A file the caller may see (expired ones included); ``NotFound`` otherwise.
+
+    ``federation`` (Keboola's ``federationToken``) adds temporary S3 credentials that read the
+    file (GetObject, HeadObject on its key); an expired file gets none (it cannot be read).
+    """
+    file = get(services, principal, file_id)
+    view = file_view(services, file)
+    if federation and not is_expired(file):
+        view = dataclasses.replace(view, credentials=credentials_for(services, principal, file, "r"))
+    return view
 
 
 def list_files(services: Services, principal: Principal, query: FileQuery) -> list[FileView]:
@@ -178,6 +206,62 @@ def open_download(services: Services, file_id: int, link: SignedLink) -> Downloa
         )
         return Download(file.id, file.name, media, stored=stored)
     return Download(file.id, file.name, media, chunks=iter_chunks(blobs.open(key)))
+
+
+# -- the S3 face's files bucket -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Body:
+    """What an S3 PutObject announced about its body (checked while it streams)."""
+
+    size: int | None = None  # the decoded length (Content-Length or x-amz-decoded-content-length)
+    content_md5: str | None = None  # Content-MD5, base64 as sent
+    sha256: str | None = None  # the signed payload hash (hex), when the body was signed
+
+
+def s3_put(
+    services: Services, credential: Credential, key: str, chunks: Iterable[bytes], body: S3Body
+) -> StoredFile:
+    """PutObject into the files bucket with a file's upload credentials: store its bytes.
+
+    Only the key the credentials were minted for; a re-upload replaces the bytes (as
+    :func:`upload` does); the first upload must carry the prepared ``sizeBytes``. ``chunks`` is
+    read only after every check passed, and a failure leaves the file as it was.
+    """
+    file = scoped_file(services, credential, key, "w")
+    check = BodyCheck(
+        size=body.size, md5=decode_content_md5(body.content_md5), sha256=check_sha256_hex(body.sha256)
+    )
+    stored = store(services, file, chunks, check)
+    return StoredFile(
+        stored.id, stored.blob_key, stored.size_bytes or 0, stored.checksum or "", stored.is_encrypted
+    )
+
+
+def s3_open(services: Services, credential: Credential, key: str) -> FileObject:
+    """GetObject/HeadObject in the files bucket with a file's read credentials: its bytes as stored.
+
+    ``NotFound`` (``files.notUploaded``) until the bytes have landed.
+    """
+    file = scoped_file(services, credential, key, "r")
+    if file.uploaded_at is None:
+        raise NotFound(f"file {file.id} has not been uploaded yet", code="files.notUploaded")
+    require_bytes(file)
+    blobs, blob_key = services.blobs, file.blob_key
+    info = blobs.head(blob_key)
+    if info is None:
+        raise NotFound(f"file {file.id} has not been uploaded yet", code="files.notUploaded")
+    return FileObject(
+        file_id=file.id,
+        key=blob_key,
+        size=info.size,
+        etag=file.checksum or info.md5 or f"{file.id:x}-{info.size:x}",
+        content_type=file.content_type or "application/octet-stream",
+        modified_at=file.uploaded_at,
+        is_encrypted=file.is_encrypted,
+        open=lambda start, end: blobs.open(blob_key, start, end),
+    )
 
 
 # -- tags and deletion --------------------------------------------------------------------------

@@ -11,9 +11,13 @@ from entrepot.core.auth import TokenRef, token_refs
 from entrepot.core.catalog import File
 from entrepot.core.files.links import download_url
 from entrepot.core.files.rows import file_type, is_expired
+from entrepot.core.sessions import SessionCredentials
 
 if TYPE_CHECKING:
     from entrepot.core.services import Services
+
+
+RangeOpener = Callable[[int | None, int | None], BinaryIO]
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class FileView:
 
     id: int
     name: str
-    key: str  # where its bytes are (the S3 gateway will serve this key)
+    key: str  # where its bytes are: the object key in the S3 face's files bucket
     created_at: datetime
     uploaded_at: datetime | None  # None until the bytes have landed
     size_bytes: int | None
@@ -38,17 +42,49 @@ class FileView:
     run_id: str | None
     creator: TokenRef | None
     download_url: str
+    # temporary S3 credentials that read this file (GetObject/HeadObject on ``key``), only in
+    # the answer of ``detail(..., federation=True)``
+    credentials: SessionCredentials | None = None
 
 
 @dataclass(frozen=True)
 class PreparedFile:
-    """A new file record and the signed URL its bytes go to."""
+    """A new file record, the signed URL its bytes go to, and (``federation``) temporary S3
+    credentials that may PutObject its ``key`` and nothing else."""
 
     file: FileView
     upload_url: str
+    credentials: SessionCredentials | None = None
 
 
-RangeOpener = Callable[[int | None, int | None], BinaryIO]
+@dataclass(frozen=True)
+class FileObject:
+    """A file as the S3 files bucket serves it: its stored bytes, exactly as stored.
+
+    Export results are stored headerless (and gzipped when asked); Keboola's clients add the
+    header and inflate themselves, so nothing is transformed here (unlike the signed download).
+    Fits :class:`entrepot.faces.objects_http.Representation` (size, etag, content_type, modified_at).
+    """
+
+    file_id: int
+    key: str
+    size: int
+    etag: str  # hex MD5 of the bytes
+    content_type: str
+    modified_at: datetime
+    is_encrypted: bool
+    open: RangeOpener  # bytes [start, end), or everything for (None, None)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What a PutObject into the files bucket stored."""
+
+    file_id: int
+    key: str
+    size: int
+    etag: str  # hex MD5 of the bytes
+    is_encrypted: bool
 
 
 @dataclass(frozen=True)

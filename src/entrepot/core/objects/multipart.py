@@ -14,7 +14,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, BinaryIO
@@ -25,12 +25,16 @@ from sqlalchemy.orm import Session
 from entrepot.core.catalog import MultipartPart, MultipartUpload, affected
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, InvalidInput, NotFound
+from entrepot.core.objects.checksums import Checksum, check_algorithm
 from entrepot.core.objects.objects import (
     ObjectInfo,
     commit_object,
     content_type_for,
+    digest_mismatch,
     discard_blob,
+    exact_content_type,
     new_blob_key,
+    validate_headers,
     validate_metadata,
     validate_object_key,
 )
@@ -50,6 +54,7 @@ class PartInfo:
     size: int
     etag: str
     created_at: datetime
+    checksum: Checksum | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class UploadInfo:
     metadata: dict[str, str]
     created_at: datetime
     parts: list[PartInfo] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    checksum_algorithm: str | None = None
 
 
 def _upload_info(
@@ -73,7 +80,12 @@ def _upload_info(
         content_type=row.content_type,
         metadata=dict(row.user_metadata or {}),
         created_at=row.created_at,
-        parts=[PartInfo(p.part_number, p.size, p.etag, p.created_at) for p in (parts or [])],
+        parts=[
+            PartInfo(p.part_number, p.size, p.etag, p.created_at, Checksum.parse(p.checksum))
+            for p in (parts or [])
+        ],
+        headers=dict(row.headers or {}),
+        checksum_algorithm=row.checksum_algorithm,
     )
 
 
@@ -89,16 +101,26 @@ def create_upload(
     content_type: str | None = None,
     metadata: dict[str, str] | None = None,
     token_id: int | None = None,
+    headers: dict[str, str] | None = None,
+    checksum_algorithm: str | None = None,
+    exact_type: bool = False,
 ) -> UploadInfo:
+    """Start an upload; the object will get the content type, metadata and ``headers`` given here.
+
+    ``checksum_algorithm`` is what the parts' checksums will be (S3's x-amz-checksum-algorithm);
+    ``exact_type`` keeps the content type as given instead of guessing one from the key.
+    """
     validate_object_key(key)
     row = MultipartUpload(
         id=secrets.token_hex(16),
         space_id=space.id,
         key=key,
-        content_type=content_type_for(key, content_type),
+        content_type=exact_content_type(content_type) if exact_type else content_type_for(key, content_type),
         user_metadata=validate_metadata(metadata, services.settings.object_metadata_max_bytes),
         token_id=token_id,
         created_at=utcnow(),
+        headers=validate_headers(headers) or None,
+        checksum_algorithm=check_algorithm(checksum_algorithm) if checksum_algorithm else None,
     )
     with services.catalog.session() as s:
         s.add(row)
@@ -153,8 +175,16 @@ def put_part(
     body: Iterable[bytes] | BinaryIO,
     *,
     content_md5: str | None = None,
+    sha256: str | None = None,
+    expected_size: int | None = None,
+    checksum: Checksum | Callable[[], Checksum | None] | None = None,
 ) -> PartInfo:
-    """Store one part (1-10000); a part sent again replaces the earlier one."""
+    """Store one part (1-10000); a part sent again replaces the earlier one.
+
+    ``content_md5`` and ``sha256`` (hex) and ``expected_size`` are checked before the part
+    counts; ``checksum`` is an additional checksum the caller verified (or a callable giving it
+    after the body was read), stored with the part.
+    """
     _check_id(upload_id)
     if not 1 <= part_number <= MAX_PARTS:
         raise InvalidInput(
@@ -167,10 +197,21 @@ def put_part(
     old: str | None = None
     try:
         if content_md5 is not None and blob.md5 != content_md5:
-            raise InvalidInput(
+            raise digest_mismatch(
                 f"the part's MD5 is {blob.md5}, not the Content-MD5 sent ({content_md5}); the part was not stored",
-                code="objects.badDigest",
+                "md5",
             )
+        if expected_size is not None and blob.size != expected_size:
+            raise InvalidInput(
+                f"the part has {blob.size} bytes, not the {expected_size} announced; it was not stored",
+                code="request.incomplete",
+            )
+        if sha256 is not None and blob.sha256 != sha256.lower():
+            raise digest_mismatch(
+                f"the part's SHA-256 is {blob.sha256}, not the checksum sent ({sha256}); it was not stored",
+                "sha256",
+            )
+        extra = checksum() if callable(checksum) else checksum
         now = utcnow()
         with services.catalog.session() as s:
             _get_upload(s, space, upload_id, lock=True)
@@ -184,20 +225,29 @@ def put_part(
             row.size = blob.size
             row.etag = blob.md5 or ""
             row.created_at = now
+            row.checksum = extra.text() if extra is not None else None
     except BaseException:
         services.blobs.delete(blob_key)
         raise
     if old:
         discard_blob(services, old)
-    return PartInfo(part_number, blob.size, blob.md5 or "", now)
+    return PartInfo(part_number, blob.size, blob.md5 or "", now, extra)
 
 
 def complete_upload(
-    services: Services, space: SpaceInfo, upload_id: str, parts: list[tuple[int, str]] | None = None
+    services: Services,
+    space: SpaceInfo,
+    upload_id: str,
+    parts: list[tuple[int, str]] | None = None,
+    *,
+    min_part_size: int = 0,
+    checksums: dict[int, Checksum] | None = None,
 ) -> ObjectInfo:
     """Join the listed parts (number, ETag) in order into the object; ``None`` takes every part received.
 
-    The object's ETag is S3's multipart form: MD5 of the parts' binary MD5s, ``-<count>``.
+    The object's ETag is S3's multipart form: MD5 of the parts' binary MD5s, ``-<count>``. Every
+    part but the last must have at least ``min_part_size`` bytes (S3: 5 MiB); a part listed with
+    a checksum in ``checksums`` must have been stored with that checksum.
     """
     _check_id(upload_id)
     with services.catalog.session(readonly=True) as s:
@@ -207,6 +257,7 @@ def complete_upload(
             for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
         }
         key, content_type, metadata = upload.key, upload.content_type, dict(upload.user_metadata or {})
+        headers = dict(upload.headers or {})
     if parts is None:
         chosen = [stored[n] for n in sorted(stored)]
     else:
@@ -226,11 +277,26 @@ def complete_upload(
                     f"part {number} has ETag {part.etag}, not {etag.strip(chr(34))}; upload it again",
                     code="uploads.badPart",
                 )
+            want = (checksums or {}).get(number)
+            have = Checksum.parse(part.checksum)
+            if want is not None and have is not None and want.algorithm == have.algorithm and want != have:
+                raise InvalidInput(
+                    f"part {number} has {have.algorithm.upper()} {have.value}, not {want.value}; upload it again",
+                    code="uploads.badPart",
+                )
             chosen.append(part)
     if not chosen:
         raise InvalidInput(
             "a multipart upload needs at least one part before it can complete", code="uploads.empty"
         )
+    for part in chosen[:-1]:
+        if part.size < min_part_size:
+            raise InvalidInput(
+                f"part {part.part_number} has {part.size} bytes; every part but the last needs at least "
+                f"{min_part_size}",
+                code="uploads.partTooSmall",
+                details={"part": part.part_number, "size": part.size, "minimum": min_part_size},
+            )
     combined = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen), usedforsecurity=False)
     etag = f"{combined.hexdigest()}-{len(chosen)}"
     blob_key = new_blob_key(space)
@@ -270,6 +336,7 @@ def complete_upload(
         sha256=blob.sha256,
         content_type=content_type,
         metadata=metadata,
+        headers=headers,
         in_transaction=claim,
     )
     _drop_part_blobs(services, space.id, upload_id, [p.blob_key for p in stored.values()])

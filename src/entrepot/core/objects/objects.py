@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from entrepot.core.catalog import StoredObject
 from entrepot.core.clock import utcnow
-from entrepot.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from entrepot.core.errors import EntrepotError, InvalidInput, NotFound, PayloadTooLarge
+from entrepot.core.objects.checksums import Checksum
 from entrepot.core.objects.spaces import SpaceInfo
 
 if TYPE_CHECKING:
@@ -41,6 +42,22 @@ log = logging.getLogger("entrepot.spaces")
 MAX_KEY_BYTES = 1024
 MAX_LIST_LIMIT = 1000
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# what S3 calls bytes nobody typed: an object stored with ``exact_content_type`` and no type
+UNTYPED_CONTENT_TYPE = "binary/octet-stream"
+# standard headers an object may keep and replay on every read (S3's PutObject stores them)
+STORED_HEADERS = frozenset(
+    {
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "expires",
+        "x-amz-server-side-encryption",
+        "x-amz-website-redirect-location",
+    }
+)
+MAX_HEADER_VALUE = 1024
+_HEADER_VALUE_RE = re.compile(r"^[\x20-\x7e]*\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _META_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}\Z")
 _META_VALUE_RE = re.compile(r"^[\x20-\x7e]*\Z")
@@ -63,6 +80,8 @@ class ObjectInfo:
     sha256: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     blob_key: str = field(default="", repr=False)
+    headers: dict[str, str] = field(default_factory=dict)  # stored standard headers, lowercase names
+    checksum: Checksum | None = None  # an additional checksum the uploader announced (verified)
 
     @property
     def name(self) -> str:
@@ -169,6 +188,33 @@ def validate_metadata(metadata: dict[str, str] | None, max_bytes: int) -> dict[s
     return out
 
 
+def validate_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    """Standard headers to keep with an object: names of :data:`STORED_HEADERS`, printable ASCII values."""
+    out: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        lname = str(name).lower()
+        if lname not in STORED_HEADERS:
+            raise InvalidInput(
+                f"header {name!r} cannot be stored with an object", code="objects.invalidHeader"
+            )
+        if not isinstance(value, str) or len(value) > MAX_HEADER_VALUE or not _HEADER_VALUE_RE.match(value):
+            raise InvalidInput(
+                f"the {name} header must be printable ASCII of at most {MAX_HEADER_VALUE} characters",
+                code="objects.invalidHeader",
+            )
+        out[lname] = value
+    return out
+
+
+def exact_content_type(given: str | None) -> str:
+    """The content type exactly as given (checked), ``binary/octet-stream`` when none was (S3's rule)."""
+    if not given:
+        return UNTYPED_CONTENT_TYPE
+    if not _CONTENT_TYPE_RE.match(given):
+        raise InvalidInput("Content-Type must be printable ASCII of at most 255 characters")
+    return given
+
+
 def content_type_for(key: str, given: str | None) -> str:
     """The given content type (checked), else a guess from the key's extension.
 
@@ -192,14 +238,27 @@ def decode_content_md5(value: str | None) -> str | None:
     try:
         raw = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput(
-            "Content-MD5 must be the base64 of the body's 16-byte MD5", code="objects.badDigest"
-        ) from exc
+        raise _malformed_md5() from exc
     if len(raw) != 16:
-        raise InvalidInput(
-            "Content-MD5 must be the base64 of the body's 16-byte MD5", code="objects.badDigest"
-        )
+        raise _malformed_md5()
     return raw.hex()
+
+
+def _malformed_md5() -> InvalidInput:
+    return InvalidInput(
+        "Content-MD5 must be the base64 of the body's 16-byte MD5",
+        code="objects.badDigest",
+        details={"digest": "md5", "problem": "malformed"},
+    )
+
+
+def digest_mismatch(message: str, digest: str) -> InvalidInput:
+    """A body whose digest is not the one announced; ``digest`` says which (md5, sha256, checksum).
+
+    The code is ``objects.badDigest`` for all of them (what the spaces face has always said);
+    ``details`` tell a face that words them apart (S3: BadDigest, XAmzContentSHA256Mismatch).
+    """
+    return InvalidInput(message, code="objects.badDigest", details={"digest": digest, "problem": "mismatch"})
 
 
 def check_sha256_hex(value: str | None) -> str | None:
@@ -207,7 +266,11 @@ def check_sha256_hex(value: str | None) -> str | None:
         return None
     value = value.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise InvalidInput("the SHA-256 checksum must be 64 hex digits", code="objects.badDigest")
+        raise InvalidInput(
+            "the SHA-256 checksum must be 64 hex digits",
+            code="objects.badDigest",
+            details={"digest": "sha256", "problem": "malformed"},
+        )
     return value
 
 
@@ -223,6 +286,8 @@ def _info(space: SpaceInfo, row: StoredObject) -> ObjectInfo:
         sha256=row.sha256,
         metadata=dict(row.user_metadata or {}),
         blob_key=row.blob_key,
+        headers=dict(row.headers or {}),
+        checksum=Checksum.parse(row.checksum),
     )
 
 
@@ -241,6 +306,8 @@ def commit_object(
     sha256: str | None,
     content_type: str,
     metadata: dict[str, str],
+    headers: dict[str, str] | None = None,
+    checksum: Checksum | None = None,
     in_transaction: Callable[[Session], None] | None = None,
 ) -> ObjectInfo:
     """Point ``key`` at a freshly written blob (insert or replace) and drop the replaced blob.
@@ -273,6 +340,8 @@ def commit_object(
                     row.sha256 = sha256
                     row.content_type = content_type
                     row.user_metadata = metadata
+                    row.headers = headers or None
+                    row.checksum = checksum.text() if checksum is not None else None
                     row.modified_at = now
                     s.flush()
                     info = _info(space, row)
@@ -320,31 +389,28 @@ def put_object(
     content_md5: str | None = None,
     sha256: str | None = None,
     expected_size: int | None = None,
+    headers: dict[str, str] | None = None,
+    checksum: Checksum | Callable[[], Checksum | None] | None = None,
+    exact_type: bool = False,
 ) -> ObjectInfo:
     """Store ``body`` under ``key``; ``content_md5``/``sha256`` (hex) and the size are checked before
-    it becomes visible."""
+    it becomes visible.
+
+    ``headers`` are standard headers kept with the object (:data:`STORED_HEADERS`); ``checksum`` an
+    additional checksum the caller verified while the body streamed, or a callable that gives it
+    once the body has been read (a trailer); ``exact_type`` stores the content type as given
+    instead of guessing one from the key.
+    """
     validate_object_key(key)
-    ctype = content_type_for(key, content_type)
+    ctype = exact_content_type(content_type) if exact_type else content_type_for(key, content_type)
     meta = validate_metadata(metadata, services.settings.object_metadata_max_bytes)
+    kept = validate_headers(headers)
     want_sha = check_sha256_hex(sha256)
     blob_key = new_blob_key(space)
     blob = services.blobs.put(blob_key, body)  # a failure mid-stream leaves no blob
     try:
-        if expected_size is not None and blob.size != expected_size:
-            raise InvalidInput(
-                f"the body has {blob.size} bytes, not the {expected_size} announced; nothing was stored",
-                code="request.incomplete",
-            )
-        if content_md5 is not None and blob.md5 != content_md5:
-            raise InvalidInput(
-                f"the body's MD5 is {blob.md5}, not the Content-MD5 sent ({content_md5}); nothing was stored",
-                code="objects.badDigest",
-            )
-        if want_sha is not None and blob.sha256 != want_sha:
-            raise InvalidInput(
-                f"the body's SHA-256 is {blob.sha256}, not the checksum sent ({want_sha}); nothing was stored",
-                code="objects.badDigest",
-            )
+        check_body(blob.size, blob.md5, blob.sha256, expected_size, content_md5, want_sha)
+        extra = checksum() if callable(checksum) else checksum
     except BaseException:
         services.blobs.delete(blob_key)
         raise
@@ -358,7 +424,34 @@ def put_object(
         sha256=blob.sha256,
         content_type=ctype,
         metadata=meta,
+        headers=kept,
+        checksum=extra,
     )
+
+
+def check_body(
+    size: int,
+    md5: str | None,
+    sha256: str | None,
+    expected_size: int | None,
+    content_md5: str | None,
+    want_sha: str | None,
+    what: str = "the body",
+) -> None:
+    """Raise unless a stored body has the announced size, MD5 (hex) and SHA-256 (hex)."""
+    if expected_size is not None and size != expected_size:
+        raise InvalidInput(
+            f"{what} has {size} bytes, not the {expected_size} announced; nothing was stored",
+            code="request.incomplete",
+        )
+    if content_md5 is not None and md5 != content_md5:
+        raise digest_mismatch(
+            f"{what}'s MD5 is {md5}, not the Content-MD5 sent ({content_md5}); nothing was stored", "md5"
+        )
+    if want_sha is not None and sha256 != want_sha:
+        raise digest_mismatch(
+            f"{what}'s SHA-256 is {sha256}, not the checksum sent ({want_sha}); nothing was stored", "sha256"
+        )
 
 
 def head_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
@@ -415,6 +508,54 @@ def delete_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
     return info
 
 
+@dataclass(frozen=True)
+class DeleteOutcome:
+    """What deleting one key of a batch did: ``existed`` tells whether there was an object;
+    ``error`` is set instead when the key could not be deleted (an invalid key)."""
+
+    key: str
+    existed: bool = False
+    error: EntrepotError | None = None
+
+
+def delete_objects(services: Services, space: SpaceInfo, keys: list[str]) -> list[DeleteOutcome]:
+    """Delete many keys in one transaction (in the order given); a missing key counts as deleted.
+
+    Invalid keys get an outcome with their error and do not stop the others. The blobs are
+    removed after the commit.
+    """
+    outcomes: dict[int, DeleteOutcome] = {}
+    valid: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        try:
+            validate_object_key(key)
+        except InvalidInput as exc:
+            outcomes[i] = DeleteOutcome(key, error=exc)
+            continue
+        valid.setdefault(key, []).append(i)
+    blobs: list[str] = []
+    existed: set[str] = set()
+    if valid:
+        with services.catalog.session() as s:
+            rows = list(
+                s.scalars(
+                    select(StoredObject)
+                    .where(StoredObject.space_id == space.id, StoredObject.key.in_(list(valid)))
+                    .with_for_update()
+                )
+            )
+            for row in rows:
+                existed.add(row.key)
+                blobs.append(row.blob_key)
+                s.delete(row)
+    for key, positions in valid.items():
+        for n, i in enumerate(positions):
+            outcomes[i] = DeleteOutcome(key, existed=key in existed and n == 0)
+    for blob_key in blobs:
+        discard_blob(services, blob_key)
+    return [outcomes[i] for i in range(len(keys))]
+
+
 def copy_object(
     services: Services,
     source: SpaceInfo,
@@ -424,14 +565,33 @@ def copy_object(
     *,
     metadata: dict[str, str] | None = None,
     content_type: str | None = None,
+    directive: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> ObjectInfo:
-    """Copy an object (within one project); new metadata/content type replace the source's if given."""
+    """Copy an object (within one project).
+
+    Without a ``directive``, new metadata/content type replace the source's if given. With S3's
+    ``COPY`` the copy keeps the source's metadata, content type and headers (and copying an object
+    onto itself is refused: it would change nothing); with ``REPLACE`` it gets exactly
+    ``metadata``, ``content_type`` (as given, ``binary/octet-stream`` if none) and ``headers``,
+    which is also how an object's metadata is changed in place.
+    """
     if source.project_id != target.project_id:
         raise InvalidInput("objects can only be copied within one project", code="objects.crossProject")
+    if directive not in (None, "COPY", "REPLACE"):
+        raise InvalidInput(f"unknown metadata directive {directive!r}; use COPY or REPLACE")
     validate_object_key(target_key)
+    if directive == "COPY" and source.id == target.id and source_key == target_key:
+        raise InvalidInput(
+            "copying an object onto itself without changing its metadata changes nothing; "
+            "replace the metadata (directive REPLACE) instead",
+            code="objects.copyOntoItself",
+        )
     meta = (
         None if metadata is None else validate_metadata(metadata, services.settings.object_metadata_max_bytes)
     )
+    kept = validate_headers(headers) if directive == "REPLACE" else None
+    ctype = exact_content_type(content_type) if directive == "REPLACE" else None
     for _ in range(3):
         src = head_object(services, source, source_key)
         blob_key = new_blob_key(target)
@@ -439,6 +599,12 @@ def copy_object(
             blob = services.blobs.copy(src.blob_key, blob_key)
         except NotFound:
             continue  # replaced meanwhile: copy the new version
+        if directive == "REPLACE":
+            assert ctype is not None
+            new_type, new_meta, new_headers = ctype, meta or {}, kept
+        else:
+            new_type = content_type_for(target_key, content_type) if content_type else src.content_type
+            new_meta, new_headers = (src.metadata if meta is None else meta), src.headers
         return commit_object(
             services,
             target,
@@ -447,8 +613,10 @@ def copy_object(
             size=blob.size,
             etag=src.etag,
             sha256=src.sha256,
-            content_type=content_type_for(target_key, content_type) if content_type else src.content_type,
-            metadata=src.metadata if meta is None else meta,
+            content_type=new_type,
+            metadata=new_meta,
+            headers=new_headers,
+            checksum=src.checksum,
         )
     raise NotFound(f"object {source_key!r} does not exist in space {source.name!r}", code="objects.notFound")
 
@@ -493,9 +661,19 @@ def list_objects(
     delimiter: str | None = None,
     cursor: str | None = None,
     limit: int = MAX_LIST_LIMIT,
+    start_after: str | None = None,
+    after_prefix: bool = False,
 ) -> ObjectPage:
-    """A page of objects under ``prefix`` in key order; with ``delimiter``, folders as common prefixes."""
+    """A page of objects under ``prefix`` in key order; with ``delimiter``, folders as common prefixes.
+
+    ``start_after`` (S3's start-after and marker) lists only keys after it; with ``after_prefix``
+    it names a common prefix, and every key under it is skipped too. A ``cursor`` wins over it.
+    """
     validate_prefix(prefix)
+    if start_after and not cursor:
+        if _CONTROL_RE.search(start_after) or len(start_after.encode("utf-8")) > MAX_KEY_BYTES:
+            raise InvalidInput("start-after must be a key: printable, at most 1024 bytes")
+        cursor = encode_cursor(start_after, after_prefix)
     if delimiter == "":
         delimiter = None
     if delimiter is not None and (len(delimiter) > 16 or _CONTROL_RE.search(delimiter)):

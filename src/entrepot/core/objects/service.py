@@ -14,18 +14,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import EllipsisType
-from typing import TYPE_CHECKING, BinaryIO, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Literal, TypeAlias, TypeVar
 
 from sqlalchemy import func, select
 
 from entrepot.core.auth import Access, Principal
+from entrepot.core.blobs import iter_chunks
 from entrepot.core.catalog import Space, StoredObject
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from entrepot.core.objects import multipart, objects, presign
+from entrepot.core.objects.checksums import Checksum
 from entrepot.core.objects.jobs import queue_purge
 from entrepot.core.objects.multipart import PartInfo, UploadInfo
-from entrepot.core.objects.objects import ObjectInfo, ObjectPage
+from entrepot.core.objects.objects import DeleteOutcome, ObjectInfo, ObjectPage
 from entrepot.core.objects.presign import PresignedUrl
 from entrepot.core.objects.spaces import (
     DEFAULT_SPACE_NAMES,
@@ -104,21 +106,32 @@ class PresignRequest:
 @dataclass(frozen=True)
 class CopyRequest:
     """Copy ``source_key`` of ``source_space`` (default: the target space) to ``key``; ``metadata`` and
-    ``content_type`` replace the source's when given."""
+    ``content_type`` replace the source's when given.
+
+    ``directive`` is S3's metadata directive: ``COPY`` keeps the source's metadata, type and
+    headers (and refuses a copy onto itself), ``REPLACE`` sets exactly ``metadata``,
+    ``content_type`` and ``headers`` (also onto itself: how S3 clients change metadata).
+    """
 
     source_key: str
     key: str
     source_space: str | None = None
     metadata: dict[str, str] | None = None
     content_type: str | None = None
+    directive: Literal["COPY", "REPLACE"] | None = None
+    headers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
 class Listing:
+    """A listing request; ``start_after`` lists keys after it (``after_prefix``: and not under it)."""
+
     prefix: str = ""
     delimiter: str | None = None
     cursor: str | None = None
     limit: int = objects.MAX_LIST_LIMIT
+    start_after: str | None = None
+    after_prefix: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +139,10 @@ class ObjectUpload:
     """What a put says about its body: checked before the object becomes visible.
 
     ``content_md5`` is the base64 digest (as HTTP and S3 send it), ``sha256`` hex, ``size``
-    the announced length.
+    the announced length. ``headers`` are standard headers to keep with the object
+    (Content-Disposition, Cache-Control, ...), ``checksum`` an additional checksum the face
+    verified while the body streamed (or a callable that gives it once the body was read), and
+    ``exact_content_type`` stores the type as given (S3) instead of guessing one from the key.
     """
 
     content_type: str | None = None
@@ -134,6 +150,41 @@ class ObjectUpload:
     content_md5: str | None = None
     sha256: str | None = None
     size: int | None = None
+    headers: dict[str, str] | None = None
+    checksum: Checksum | Callable[[], Checksum | None] | None = None
+    exact_content_type: bool = False
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    """A multipart upload to start: what the object will be."""
+
+    key: str
+    content_type: str | None = None
+    metadata: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
+    checksum_algorithm: str | None = None
+    exact_content_type: bool = False
+
+
+@dataclass(frozen=True)
+class PartUpload:
+    """What a part's request says about its body (as :class:`ObjectUpload`)."""
+
+    content_md5: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    checksum: Checksum | Callable[[], Checksum | None] | None = None
+
+
+@dataclass(frozen=True)
+class PartSource:
+    """Bytes ``[start, end)`` (all when None) of ``key`` in ``space`` (default: the upload's space)."""
+
+    key: str
+    space: str | None = None
+    start: int | None = None
+    end: int | None = None
 
 
 # -- opening a space -----------------------------------------------------------------------------
@@ -312,6 +363,8 @@ def copy_object(
         request.key,
         metadata=request.metadata,
         content_type=request.content_type,
+        directive=request.directive,
+        headers=request.headers,
     )
 
 
@@ -329,6 +382,8 @@ def list_objects(
         delimiter=listing.delimiter,
         cursor=listing.cursor,
         limit=listing.limit,
+        start_after=listing.start_after,
+        after_prefix=listing.after_prefix,
     )
 
 
@@ -354,6 +409,9 @@ def put_object(
         content_md5=md5,
         sha256=upload.sha256,
         expected_size=upload.size,
+        headers=upload.headers,
+        checksum=upload.checksum,
+        exact_type=upload.exact_content_type,
     )
 
 
@@ -391,6 +449,17 @@ def delete_object(services: Services, caller: Caller, project: str, space: str, 
     return objects.delete_object(services, info, key)
 
 
+def delete_objects(
+    services: Services, principal: Principal, project: str, space: str, keys: list[str]
+) -> list[DeleteOutcome]:
+    """Delete up to 1000 keys in one transaction; a missing key counts as deleted, an invalid one
+    gets its error in its outcome."""
+    if len(keys) > objects.MAX_LIST_LIMIT:
+        raise InvalidInput(f"delete at most {objects.MAX_LIST_LIMIT} objects at once, not {len(keys)}")
+    info = open_space(services, principal, project, space, "write")
+    return objects.delete_objects(services, info, keys)
+
+
 # -- multipart uploads ---------------------------------------------------------------------------
 
 
@@ -404,9 +473,26 @@ def create_upload(
     content_type: str | None = None,
     metadata: dict[str, str] | None = None,
 ) -> UploadInfo:
+    return start_upload(
+        services, principal, project, space, NewUpload(key, content_type=content_type, metadata=metadata)
+    )
+
+
+def start_upload(
+    services: Services, principal: Principal, project: str, space: str, new: NewUpload
+) -> UploadInfo:
+    """Start a multipart upload of ``new.key`` (with S3's headers, checksum algorithm, exact type)."""
     info = open_space(services, principal, project, space, "write")
     return multipart.create_upload(
-        services, info, key, content_type=content_type, metadata=metadata, token_id=principal.token_id
+        services,
+        info,
+        new.key,
+        content_type=new.content_type,
+        metadata=new.metadata,
+        token_id=principal.token_id,
+        headers=new.headers,
+        checksum_algorithm=new.checksum_algorithm,
+        exact_type=new.exact_content_type,
     )
 
 
@@ -436,9 +522,74 @@ def put_part(
     content_md5: str | None = None,
 ) -> PartInfo:
     """Store one part; ``content_md5`` is the base64 digest the request announced."""
+    return upload_part(
+        services, principal, project, space, upload_id, part_number, body, PartUpload(content_md5=content_md5)
+    )
+
+
+def upload_part(
+    services: Services,
+    principal: Principal,
+    project: str,
+    space: str,
+    upload_id: str,
+    part_number: int,
+    body: Iterable[bytes] | BinaryIO,
+    upload: PartUpload,
+) -> PartInfo:
+    """Store one part, checking what ``upload`` announced (MD5, SHA-256, size, checksum)."""
     info = open_space(services, principal, project, space, "write")
-    md5 = objects.decode_content_md5(content_md5)
-    return multipart.put_part(services, info, upload_id, part_number, body, content_md5=md5)
+    return multipart.put_part(
+        services,
+        info,
+        upload_id,
+        part_number,
+        body,
+        content_md5=objects.decode_content_md5(upload.content_md5),
+        sha256=objects.check_sha256_hex(upload.sha256),
+        expected_size=upload.size,
+        checksum=upload.checksum,
+    )
+
+
+def put_part_copy(
+    services: Services,
+    principal: Principal,
+    project: str,
+    space: str,
+    upload_id: str,
+    part_number: int,
+    source: PartSource,
+) -> tuple[PartInfo, ObjectInfo]:
+    """Store a part copied from (a byte range of) an object of the project; returns the part and
+    the source version it was copied from."""
+    target = open_space(services, principal, project, space, "write")
+    if source.space in (None, space):
+        origin = target
+    else:
+        assert source.space is not None
+        origin = open_space(services, principal, project, source.space, "read")
+    if origin.project_id != target.project_id:
+        raise InvalidInput("objects can only be copied within one project", code="objects.crossProject")
+    for _ in range(3):
+        src = objects.head_object(services, origin, source.key)
+        start, end = source.start, source.end
+        if start is not None and (start >= src.size or (end is not None and end > src.size)):
+            raise InvalidInput(
+                f"the copy range {start}-{(end or src.size) - 1} lies outside the source object "
+                f"({src.size} bytes)",
+                code="uploads.badCopyRange",
+                details={"size": src.size},
+            )
+        try:
+            stream = objects.open_version(services, src, start, end)
+        except objects.ObjectChanged:
+            continue
+        part = multipart.put_part(services, target, upload_id, part_number, iter_chunks(stream))
+        return part, src
+    raise Conflict(
+        f"object {source.key!r} kept changing while it was copied; try again", code="objects.changed"
+    )
 
 
 def complete_upload(
@@ -448,9 +599,15 @@ def complete_upload(
     space: str,
     upload_id: str,
     parts: list[tuple[int, str]] | None = None,
+    *,
+    min_part_size: int = 0,
+    checksums: dict[int, Checksum] | None = None,
 ) -> ObjectInfo:
+    """Join the parts into the object (see :func:`multipart.complete_upload`)."""
     info = open_space(services, principal, project, space, "write")
-    return multipart.complete_upload(services, info, upload_id, parts)
+    return multipart.complete_upload(
+        services, info, upload_id, parts, min_part_size=min_part_size, checksums=checksums
+    )
 
 
 def abort_upload(services: Services, principal: Principal, project: str, space: str, upload_id: str) -> None:

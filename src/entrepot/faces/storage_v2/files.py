@@ -1,9 +1,11 @@
-"""Keboola files: prepare, upload (entrepot's signed URL), list, detail, delete, tags, download.
+"""Keboola files: prepare, upload, list, detail, delete, tags, download.
 
-There is no S3 gateway yet, so the bytes go to entrepot itself: ``uploadParams.url`` is a signed,
-token-free URL that takes the raw body with PUT or POST (or a multipart ``file`` field with POST).
-The S3 fields of ``uploadParams`` (bucket, key, acl, SSE) are there for shape; S3 ``credentials``
-come with the S3 gateway.
+The bytes go up either through the S3 face, as Keboola's clients send them (``federationToken``:
+``uploadParams.credentials`` are temporary S3 credentials that may PutObject ``uploadParams.key``
+in ``uploadParams.bucket`` and nothing else), or to entrepot's own ``uploadParams.url``: a
+signed, token-free URL that takes the raw body with PUT or POST (or a multipart ``file`` field
+with POST). A file's detail with ``federationToken`` adds read credentials and ``s3Path``
+(GetObject/HeadObject of that key, see ``faces/s3/ops_files.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from entrepot.core.files import service as files
 from entrepot.core.files.links import SignedLink
 from entrepot.core.files.views import FileView
 from entrepot.core.ids import parse_id
+from entrepot.core.sessions import SessionCredentials
 from entrepot.faces.http import body_chunks, content_disposition, services_of
 from entrepot.faces.objects_http import DOWNLOAD_SAFETY_HEADERS, quoted_etag, ranged_response
 from entrepot.faces.storage_v2.deps import PREFIX, caller
@@ -35,16 +38,17 @@ from entrepot.faces.storage_v2.render import ts
 
 router = APIRouter(prefix=PREFIX)  # full paths: metrics and logs name the real route
 
-S3_BUCKET = "entrepot"  # the bucket name the S3 gateway will serve files under
-REGION = "local"
 ASYNC_DELETE_WAIT = 1.0  # let quick deletes finish inside the request (reference §1.7)
 
 
 # -- rendering ----------------------------------------------------------------------------------
 
 
-def file_json(file: FileView) -> dict[str, Any]:
-    """The Keboola File object (reference §6.1) plus entrepot's ``isUploaded``/``uploaded``."""
+def file_json(file: FileView, region: str) -> dict[str, Any]:
+    """The Keboola File object (reference §6.1) plus entrepot's ``isUploaded``/``uploaded``.
+
+    ``region`` is the S3 face's (``s3_region``): Keboola's clients sign their S3 requests for it.
+    """
     creator = file.creator
     return {
         "id": file.id,
@@ -52,7 +56,7 @@ def file_json(file: FileView) -> dict[str, Any]:
         "created": ts(file.created_at),
         "url": file.download_url,
         "provider": "aws",
-        "region": REGION,
+        "region": region,
         "sizeBytes": file.size_bytes,
         "isPublic": file.is_public,
         "isSliced": file.is_sliced,
@@ -69,6 +73,16 @@ def file_json(file: FileView) -> dict[str, Any]:
         # entrepot extensions: whether the bytes have landed, and when
         "isUploaded": file.uploaded_at is not None,
         "uploaded": ts(file.uploaded_at),
+    }
+
+
+def credentials_json(credentials: SessionCredentials) -> dict[str, str]:
+    """Temporary S3 credentials in AWS STS's shape (what boto3 takes)."""
+    return {
+        "AccessKeyId": credentials.access_key_id,
+        "SecretAccessKey": credentials.secret_access_key,
+        "SessionToken": credentials.session_token,
+        "Expiration": credentials.expiration.isoformat(),
     }
 
 
@@ -107,10 +121,12 @@ def prepare(
         content_type=params.str("contentType"),
         run_id=request.headers.get("x-kbc-runid") or params.str("runId"),
     )
-    prepared = files.prepare(services_of(request), principal, new)
-    body = file_json(prepared.file)
-    body["uploadParams"] = {
-        "bucket": S3_BUCKET,
+    services = services_of(request)
+    settings = services.settings
+    prepared = files.prepare(services, principal, new, federation=params.bool("federationToken"))
+    body = file_json(prepared.file, settings.s3_region)
+    upload_params: dict[str, Any] = {
+        "bucket": settings.s3_files_bucket,
         "key": prepared.file.key,
         "acl": "private",
         "x-amz-server-side-encryption": "AES256",
@@ -118,6 +134,9 @@ def prepare(
         "url": prepared.upload_url,
         "method": "PUT",
     }
+    if prepared.credentials is not None:  # PutObject of key in bucket, through the S3 face
+        upload_params["credentials"] = credentials_json(prepared.credentials)
+    body["uploadParams"] = upload_params
     return JSONResponse(body, status_code=201)
 
 
@@ -134,7 +153,8 @@ def list_files(
         max_id=_optional_int(params, "maxId"),
         show_expired=params.bool("showExpired"),
     )
-    return [file_json(f) for f in files.list_files(services_of(request), principal, query)]
+    services = services_of(request)
+    return [file_json(f, services.settings.s3_region) for f in files.list_files(services, principal, query)]
 
 
 @router.get("/files/{file_id}", summary="File detail")
@@ -144,11 +164,14 @@ def file_detail(
     principal: Principal = Depends(caller),
     params: Params = Depends(keboola_params),
 ) -> dict[str, Any]:
-    file = files.detail(services_of(request), principal, _file_id(file_id))
-    body = file_json(file)
-    if params.bool("federationToken"):
-        # S3 credentials come with the S3 gateway; until then only the object's address
-        body["s3Path"] = {"bucket": S3_BUCKET, "key": file.key}
+    services = services_of(request)
+    federation = params.bool("federationToken")
+    file = files.detail(services, principal, _file_id(file_id), federation=federation)
+    body = file_json(file, services.settings.s3_region)
+    if federation:  # GetObject/HeadObject of s3Path through the S3 face
+        body["s3Path"] = {"bucket": services.settings.s3_files_bucket, "key": file.key}
+        if file.credentials is not None:  # none for an expired file
+            body["credentials"] = credentials_json(file.credentials)
     return body
 
 
@@ -204,7 +227,7 @@ async def upload(file_id: str, request: Request) -> JSONResponse:
     else:
         principal = await caller(request)
         file = await anyio.to_thread.run_sync(files.upload, services, principal, fid, chunks)
-    return JSONResponse(file_json(file))
+    return JSONResponse(file_json(file, services.settings.s3_region))
 
 
 _UPLOAD_SUMMARY = "Upload a prepared file's bytes (signed URL or token; raw body, or multipart field 'file')"
