@@ -45,8 +45,7 @@ def families() -> list[Family]:
         Family(
             s3.TAG,
             "/<bucket>/<key>",
-            "S3-compatible API over the spaces (requests signed with SigV4); access keys at "
-            + s3keys.PREFIX,
+            "S3-compatible API over the spaces (requests signed with SigV4); access keys at " + s3keys.PREFIX,
         ),
         Family(exports.TAG, exports.PREFIX, "export jobs (csv, json, parquet, excel) and templates"),
         Family(ops.TAG, "/health", "liveness /health, readiness /ready, Prometheus /metrics"),
