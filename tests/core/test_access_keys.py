@@ -18,6 +18,7 @@ from entrepot.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from entrepot.core.projects import create_project
 from entrepot.core.s3_credentials import resolve
 from entrepot.core.services import Services
+from support.rotation import rotated
 
 
 @pytest.fixture
@@ -30,17 +31,6 @@ def settings(tmp_path, catalog_url):
 def token_of(services: Services, master: auth.Principal, **spec) -> auth.Principal:  # type: ignore[no-untyped-def]
     issued = auth.create_token(services.catalog, master.project_id or 0, TokenSpec(**spec), creator=master)
     return auth.authenticate(services.catalog, issued.token)
-
-
-def rotated(services: Services, secret: str, previous: list[str]) -> Services:
-    """The same catalog seen by a server whose installation secret was changed."""
-    settings = Settings(
-        data_dir=services.settings.data_dir,
-        catalog_url=services.settings.catalog_url,
-        secret_key=secret,
-        previous_secret_keys=previous,
-    )
-    return Services(settings, services.catalog)
 
 
 def row_of(services: Services, access_key_id: str) -> S3AccessKey:

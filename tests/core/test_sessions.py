@@ -21,21 +21,12 @@ from entrepot.core.files import service as files
 from entrepot.core.projects import create_project
 from entrepot.core.s3_credentials import FileScope, resolve
 from entrepot.core.services import Services
+from support.rotation import rotated
 
 
 @pytest.fixture
 def settings(tmp_path, catalog_url):
     return Settings(data_dir=tmp_path, catalog_url=catalog_url, secret_key="first-secret")
-
-
-def rotated(services: Services, secret: str, previous: list[str]) -> Services:
-    settings = Settings(
-        data_dir=services.settings.data_dir,
-        catalog_url=services.settings.catalog_url,
-        secret_key=secret,
-        previous_secret_keys=previous,
-    )
-    return Services(settings, services.catalog)
 
 
 def new_file(services: Services, principal: auth.Principal, name: str = "data.csv") -> FileScope:

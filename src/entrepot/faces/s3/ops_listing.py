@@ -36,7 +36,11 @@ def _encoder(req: S3Request) -> tuple[bool, str]:
 
 
 async def _page(req: S3Request, caller: S3Caller, services: Services, listing: service.Listing) -> ObjectPage:
+    """One page of the listing; ``max-keys=0`` lists nothing but still checks read access."""
     project, space = bucket_of(req, caller, services)
+    if listing.limit == 0:
+        await run(service.open_space, services, caller.principal, project, space, "read")
+        return ObjectPage([], [], None)
     try:
         return await run(service.list_objects, services, caller.principal, project, space, listing)
     except EntrepotError as exc:
@@ -84,18 +88,14 @@ async def list_objects_v2(req: S3Request, caller: S3Caller, services: Services, 
     token = req.query("continuation-token")
     start_after = req.query("start-after")
     fetch_owner = (req.query("fetch-owner") or "").lower() == "true"
-    if max_keys == 0:
-        page = ObjectPage([], [], None)
-        await run(service.open_space, services, caller.principal, *bucket_of(req, caller, services), "read")
-    else:
-        listing = service.Listing(
-            prefix=prefix,
-            delimiter=delimiter,
-            cursor=token or None,
-            limit=max_keys,
-            start_after=start_after or None,
-        )
-        page = await _page(req, caller, services, listing)
+    listing = service.Listing(
+        prefix=prefix,
+        delimiter=delimiter,
+        cursor=token or None,
+        limit=max_keys,
+        start_after=start_after or None,
+    )
+    page = await _page(req, caller, services, listing)
 
     def shown(value: str) -> str:
         return url_encode(value) if enc else value
@@ -124,18 +124,14 @@ async def list_objects_v1(req: S3Request, caller: S3Caller, services: Services, 
     prefix = req.query("prefix") or ""
     delimiter = req.query("delimiter") or None
     marker = req.query("marker") or ""
-    if max_keys == 0:
-        page = ObjectPage([], [], None)
-        await run(service.open_space, services, caller.principal, *bucket_of(req, caller, services), "read")
-    else:
-        listing = service.Listing(
-            prefix=prefix,
-            delimiter=delimiter,
-            limit=max_keys,
-            start_after=marker or None,
-            after_prefix=bool(delimiter and marker.endswith(delimiter)),
-        )
-        page = await _page(req, caller, services, listing)
+    listing = service.Listing(
+        prefix=prefix,
+        delimiter=delimiter,
+        limit=max_keys,
+        start_after=marker or None,
+        after_prefix=bool(delimiter and marker.endswith(delimiter)),
+    )
+    page = await _page(req, caller, services, listing)
 
     def shown(value: str) -> str:
         return url_encode(value) if enc else value
