@@ -277,53 +277,6 @@ def test_copy_of_a_missing_blob_is_not_found(store):
     assert store.head("dst") is None
 
 
-def test_compose_concatenates_small_parts(store):
-    parts = [b"first,", b"", b"second,", b"third"]
-    for i, part in enumerate(parts):
-        store.put(f"up/part-{i}", [part])
-    info = store.compose("done/whole", [f"up/part-{i}" for i in range(len(parts))])
-    whole = b"".join(parts)
-    assert info.key == "done/whole" and info.size == len(whole)
-    assert read(store, "done/whole") == whole
-    if info.md5 is not None:
-        assert info.md5 == hashlib.md5(whole).hexdigest()
-        assert info.sha256 == hashlib.sha256(whole).hexdigest()
-    assert store.head("up/part-0") is not None  # the sources are kept
-
-
-def test_compose_of_large_parts(store):
-    parts = [pattern(5 * MiB, 1), pattern(6 * MiB + 1, 2), pattern(1000, 3)]
-    for i, part in enumerate(parts):
-        store.put(f"mp/{i}", in_chunks(part))
-    info = store.compose("mp/whole", ["mp/0", "mp/1", "mp/2"])
-    whole = b"".join(parts)
-    assert info.size == len(whole) and store.head("mp/whole").size == len(whole)
-    with store.open("mp/whole") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == hashlib.sha256(whole).hexdigest()
-    assert read(store, "mp/whole", 5 * MiB - 2, 5 * MiB + 2) == whole[5 * MiB - 2 : 5 * MiB + 2]
-
-
-def test_compose_of_one_source_and_into_one_of_its_sources(store):
-    store.put("one", [b"solo"])
-    assert store.compose("copy-of-one", ["one"]).size == 4
-    assert read(store, "copy-of-one") == b"solo"
-    store.put("two", [b"+2"])
-    assert store.compose("one", ["one", "two", "one"]).size == 10
-    assert read(store, "one") == b"solo+2solo"
-
-
-def test_compose_fails_cleanly(store):
-    store.put("p1", [b"x"])
-    with pytest.raises(NotFound):
-        store.compose("out", ["p1", "missing"])
-    with pytest.raises(InvalidInput):
-        store.compose("out", [])
-    with pytest.raises(InvalidInput):
-        store.compose("out", ["p1", "../p2"])
-    assert store.head("out") is None
-    assert [b.key for b in store.list().blobs] == ["p1"]
-
-
 @pytest.mark.parametrize("size", [10, 10 * MiB], ids=["small", "multipart"])
 @pytest.mark.parametrize("error", [RuntimeError, Disconnect, GeneratorExit])
 def test_a_failing_put_leaves_no_blob(store, size, error):
@@ -394,8 +347,6 @@ def test_invalid_keys_are_refused_by_every_operation(store, key):
         lambda: store.path(key),
         lambda: store.copy("ok", key),
         lambda: store.copy(key, "ok2"),
-        lambda: store.compose(key, ["ok"]),
-        lambda: store.compose("ok3", ["ok", key]),
     ):
         with pytest.raises(InvalidInput):
             call()
@@ -595,14 +546,3 @@ def test_copy_falls_back_to_a_streamed_copy(local, monkeypatch):
     assert info.size == 5 and info.sha256 == hashlib.sha256(b"bytes").hexdigest()
     assert not os.path.samefile(local.path("src"), local.path("dst"))
     assert _files(local) == ["dst", "src"]
-
-
-def test_compose_returns_the_checksums_of_the_whole_and_leaves_no_temp_file(local):
-    local.put("p/1", [b"abc"])
-    local.put("p/2", [b"def"])
-    info = local.compose("whole", ["p/1", "p/2"])
-    assert info.md5 == hashlib.md5(b"abcdef").hexdigest()
-    assert info.sha256 == hashlib.sha256(b"abcdef").hexdigest()
-    with pytest.raises(NotFound):
-        local.compose("broken", ["p/1", "p/3"])
-    assert _files(local) == ["p/1", "p/2", "whole"]

@@ -186,50 +186,6 @@ def test_a_copy_above_the_single_copy_limit_is_a_multipart_copy(s3_server, bucke
     assert s3_server.multipart_uploads(bucket) == []
 
 
-def test_compose_copies_parts_server_side_when_s3_allows(store, monkeypatch):
-    parts = [data(5 * MiB), data(5 * MiB + 1), data(10)]
-    for i, part in enumerate(parts):
-        store.put(f"p/{i}", [part])
-    calls = Calls(store, monkeypatch, "upload_part_copy", "get_object", "upload_part", "put_object")
-    info = store.compose("whole", ["p/0", "p/1", "p/2"])
-    assert info.size == sum(map(len, parts)) and info.md5 is None and info.sha256 is None
-    assert calls.counts == {"upload_part_copy": 3, "get_object": 0, "upload_part": 0, "put_object": 0}
-    assert read(store, "whole") == b"".join(parts)
-
-
-def test_compose_streams_small_parts_and_then_knows_the_checksums(store, monkeypatch):
-    parts = [b"a" * 100, data(5 * MiB), b"tail"]  # the first is below S3's smallest part
-    for i, part in enumerate(parts):
-        store.put(f"p/{i}", [part])
-    calls = Calls(store, monkeypatch, "upload_part_copy", "get_object")
-    info = store.compose("whole", ["p/0", "p/1", "p/2"])
-    whole = b"".join(parts)
-    assert calls.counts == {"upload_part_copy": 0, "get_object": 3}
-    assert info.size == len(whole) and info.sha256 == hashlib.sha256(whole).hexdigest()
-    assert read(store, "whole") == whole
-
-
-def test_compose_splits_sources_above_the_single_copy_limit(store, monkeypatch):
-    store.max_copy_size = 6 * MiB
-    store.copy_part_size = 5 * MiB
-    parts = [data(12 * MiB), data(6 * MiB), data(1)]
-    for i, part in enumerate(parts):
-        store.put(f"p/{i}", chunks(part))
-    calls = Calls(store, monkeypatch, "upload_part_copy")
-    info = store.compose("whole", ["p/0", "p/1", "p/2"])
-    assert calls.counts == {"upload_part_copy": 4}  # 5 + 7 MiB, 6 MiB, 1 byte
-    assert info.size == 18 * MiB + 1 and read(store, "whole") == b"".join(parts)
-
-
-def test_compose_of_one_nonempty_source_is_a_copy(store, monkeypatch):
-    store.put("e", [])
-    store.put("x", [data(100)])
-    calls = Calls(store, monkeypatch, "copy_object")
-    assert store.compose("y", ["e", "x", "e"]).size == 100
-    assert calls.counts == {"copy_object": 1}
-    assert read(store, "y") == data(100)
-
-
 # -- errors -----------------------------------------------------------------------------------
 
 

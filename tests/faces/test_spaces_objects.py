@@ -697,7 +697,13 @@ def test_multipart_upload_lifecycle(server, blobs):
     assert got.content == whole
     assert httpx.get(f"{base(server)}/uploads/{upload}", headers=h).status_code == 404
     assert httpx.post(f"{base(server)}/uploads/{upload}/complete", headers=h).status_code == 404
-    assert blobs.keys(f"spaces/{_space_id(server, 'private')}/uploads/{upload}") == []
+    # the object is stored as its parts (no second copy): the three chosen ones, not the replaced one
+    folder = f"spaces/{_space_id(server, 'private')}/uploads/{upload}"
+    assert len(blobs.keys(folder)) == 3
+    ranged = httpx.get(f"{base(server)}/objects/{key}", headers={**h, "Range": "bytes=5242800-5243900"})
+    assert ranged.status_code == 206 and ranged.content == whole[5242800:5243901]
+    assert httpx.delete(f"{base(server)}/objects/{key}", headers=h).status_code == 204
+    assert blobs.keys(folder) == []
 
 
 def test_multipart_abort_and_stale_sweep(server, blobs):

@@ -17,7 +17,8 @@ class ObjectItem:
     """One object: its key, size, ETag, SHA-256, content type, modification time and metadata.
 
     ``etag`` is the MD5 of the bytes (hex), or ``<md5 of the part MD5s>-<parts>`` for an
-    object uploaded in parts. ``sha256`` is None only for objects whose blob store could not compute it.
+    object uploaded in parts. ``sha256`` is None for an object uploaded in parts (the server checked
+    each part's MD5, and the ETag covers them).
     """
 
     key: str

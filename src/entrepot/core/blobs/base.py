@@ -6,7 +6,6 @@ on this module; it imports none of them.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,16 +93,6 @@ class BlobStore(Protocol):
         """Copy a blob (replacing ``dst_key`` atomically); ``NotFound`` when ``src_key`` is missing.
 
         Checksums in the result may be None (the copy need not read the bytes).
-        """
-        ...
-
-    def compose(self, dst_key: str, source_keys: builtins.list[str]) -> BlobInfo:
-        """Create ``dst_key`` atomically as the concatenation of the sources, in order.
-
-        Completes multipart uploads whose parts are stored as ordinary blobs; the sources are kept
-        (the caller deletes them). ``NotFound`` when a source is missing, ``InvalidInput`` for an
-        empty list. ``size`` is always right; ``md5`` and ``sha256`` are those of the whole on the
-        local store and may be None on S3 when the bytes were copied server-side.
         """
         ...
 

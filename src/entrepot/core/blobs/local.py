@@ -6,7 +6,6 @@ reader sees either the old blob or the whole new one, and a failed write leaves 
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import errno
 import io
@@ -188,25 +187,6 @@ class LocalBlobStore:
                 tmp.unlink()
         _fsync_dir(target.parent)
         return self._info(dst_key, target)
-
-    def compose(self, dst_key: str, source_keys: builtins.list[str]) -> BlobInfo:
-        """Concatenate the sources into a temp file (hashing as it goes), fsync, rename."""
-        if not source_keys:
-            raise InvalidInput("compose needs at least one source blob", code="blobs.noSources")
-        sources = [self._existing(key) for key in source_keys]
-        target = self._file(dst_key)
-        self._prepare_dir(target, dst_key)
-
-        def chunks() -> Iterator[bytes]:
-            for key, path in zip(source_keys, sources, strict=True):
-                try:
-                    f = open(path, "rb")  # noqa: SIM115 - closed below
-                except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-                    raise NotFound(f"blob {key!r} does not exist", code="blobs.notFound") from exc
-                with f:
-                    yield from _read_chunks(f)
-
-        return self.put(dst_key, chunks())
 
     def _existing(self, key: str) -> Path:
         path = self._file(key)

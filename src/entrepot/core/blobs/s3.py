@@ -9,10 +9,6 @@ the local store and stored as ``<prefix>/<key>``.
   every 2,000 parts) so that the 10,000-part limit allows objects of about 480 GiB while the
   buffer stays at most 128 MiB.
 * ``copy`` is server-side (``CopyObject``; a multipart copy above 5 GiB).
-* ``compose`` is a multipart upload whose parts are server-side copies of the sources
-  (``UploadPartCopy``) when every source but the last has at least 5 MiB (S3's smallest part);
-  otherwise the sources are streamed through and uploaded again. Only the second way reads the
-  bytes, so only it returns ``md5``/``sha256``; the first returns them as None.
 * ``delete`` answers whether the object existed with a ``HeadObject`` first (S3's delete does
   not say).
 
@@ -266,45 +262,6 @@ class S3BlobStore:
             return BlobInfo(dst_key, info.size, None, None, _utc(modified))
         self._multipart_copy(dst, dst_key, [(src, src_key, info.size)])
         return BlobInfo(dst_key, info.size, None, None, None)
-
-    def compose(self, dst_key: str, source_keys: builtins.list[str]) -> BlobInfo:
-        """Server-side part copies when S3's part sizes allow it, else a streamed re-upload."""
-        if not source_keys:
-            raise InvalidInput("compose needs at least one source blob", code="blobs.noSources")
-        dst = self._key(dst_key)
-        sources: builtins.list[tuple[str, str, int]] = []
-        for key in source_keys:
-            full = self._key(key)
-            info = self._head(full, key)
-            if info is None:
-                raise NotFound(f"blob {key!r} does not exist", code="blobs.notFound")
-            sources.append((full, key, info.size))
-        total = sum(size for _, _, size in sources)
-        nonempty = [s for s in sources if s[2] > 0]
-        if len(nonempty) == 1:
-            return self.copy(nonempty[0][1], dst_key)
-        if (
-            len(nonempty) > 1
-            and all(size >= MIN_PART_SIZE for _, _, size in nonempty[:-1])
-            and self._copy_parts(nonempty) <= MAX_PARTS
-        ):
-            self._multipart_copy(dst, dst_key, nonempty)
-            return BlobInfo(dst_key, total, None, None, None)
-
-        def chunks() -> Iterator[bytes]:
-            for full, key, _ in sources:
-                with contextlib.closing(self._get(full, key, None)) as body:
-                    yield from _read_chunks(body)
-
-        info = self.put(dst_key, chunks())
-        if info.size != total:
-            raise Unavailable(
-                f"the sources of {dst_key!r} changed while they were composed", code="blobs.unavailable"
-            )
-        return info
-
-    def _copy_parts(self, sources: builtins.list[tuple[str, str, int]]) -> int:
-        return sum(len(self._copy_ranges(size)) if size > self.max_copy_size else 1 for *_, size in sources)
 
     def _copy_ranges(self, size: int) -> builtins.list[tuple[int, int]]:
         """``[lo, hi)`` ranges of ``copy_part_size``; a short tail joins the range before it."""

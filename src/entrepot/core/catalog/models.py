@@ -280,9 +280,32 @@ class StoredObject(Base):
     # standard headers replayed on reads (Content-Disposition, Cache-Control, ...; the S3 face)
     headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     checksum: Mapped[str | None] = mapped_column(String(128), nullable=True)  # "<algorithm>:<base64>"
+    # 0: the bytes are the blob ``blob_key``; N > 0: a multipart object stored as its N parts,
+    # the ``object_segments`` rows whose ``manifest`` is ``blob_key`` (a blob folder)
+    segments: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     # the unique index is also the listing index: (space, key) range scans in byte order
     __table_args__ = (UniqueConstraint("space_id", "key", name="uq_objects_space_key"),)
+
+
+class ObjectSegment(Base):
+    """One part of a multipart object: its bytes ``[start, start + size)`` are the blob ``blob_key``.
+
+    ``manifest`` is the object version's ``blob_key`` (the folder holding the parts), so a
+    version's segments outlive a replace of the row only until the replace commits, and a reader
+    holding an older version finds none (it was replaced).
+    """
+
+    __tablename__ = "object_segments"
+
+    manifest: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False)
+    start: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    blob_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+
+    __table_args__ = (Index("ix_object_segments_space", "space_id"),)
 
 
 class MultipartUpload(Base):

@@ -2,8 +2,10 @@
 
 ``create`` returns an upload id; each ``put_part`` streams one part into its own blob (sending
 a number again replaces that part); ``list`` tells a resuming client which parts already
-arrived (with their MD5s); ``complete`` joins the chosen parts into one new object blob and
-makes it visible in one transaction; ``abort`` drops everything. Parts are never visible as
+arrived (with their MD5s); ``complete`` makes the chosen parts the object in one transaction,
+without copying a byte: the object is stored as its parts (:mod:`.segments`), the upload's
+folder becomes the version's manifest and only the parts not chosen are deleted; ``abort``
+drops everything. Parts are never visible as
 objects, and uploads nobody completes are aborted by the maintenance sweep after
 ``multipart_max_age_hours``.
 """
@@ -33,11 +35,11 @@ from entrepot.core.objects.objects import (
     digest_mismatch,
     discard_blob,
     exact_content_type,
-    new_blob_key,
     validate_headers,
     validate_metadata,
     validate_object_key,
 )
+from entrepot.core.objects.segments import Segment
 from entrepot.core.objects.spaces import SpaceInfo
 
 if TYPE_CHECKING:
@@ -299,19 +301,12 @@ def complete_upload(
             )
     combined = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen), usedforsecurity=False)
     etag = f"{combined.hexdigest()}-{len(chosen)}"
-    blob_key = new_blob_key(space)
-    try:
-        blob = services.blobs.compose(blob_key, [p.blob_key for p in chosen])
-    except NotFound as exc:  # a part was replaced (or the upload aborted) while we joined them
-        raise Conflict(
-            f"the parts of upload {upload_id!r} changed while it was completing; complete it again",
-            code="uploads.changed",
-        ) from exc
     used = {p.part_number: p.blob_key for p in chosen}
+    unused: list[str] = []
 
     def claim(s: Session) -> None:
         # in the object's transaction: whoever deletes the upload row completes it, and only
-        # if its parts are still the ones joined
+        # if its parts are still the ones chosen
         current = {
             p.part_number: p.blob_key
             for p in s.scalars(select(MultipartPart).where(MultipartPart.upload_id == upload_id))
@@ -325,21 +320,25 @@ def complete_upload(
                 f"a part of upload {upload_id!r} was sent again while it was completing; complete it again",
                 code="uploads.changed",
             )
+        unused[:] = [k for n, k in current.items() if n not in used]
 
     info = commit_object(
         services,
         space,
         key,
-        blob_key=blob_key,
-        size=blob.size,
+        blob_key=_parts_prefix(space.id, upload_id),  # the parts' folder is the version's manifest
+        size=sum(p.size for p in chosen),
         etag=etag,
-        sha256=blob.sha256,
+        sha256=None,  # nobody read the object's bytes in one pass; each part's MD5 was checked
         content_type=content_type,
         metadata=metadata,
         headers=headers,
         in_transaction=claim,
+        segments=[Segment(p.blob_key, p.size) for p in chosen],
+        owns_blobs=False,  # until the claim commits, the parts are the upload's
     )
-    _drop_part_blobs(services, space.id, upload_id, [p.blob_key for p in stored.values()])
+    for blob_key in unused:
+        discard_blob(services, blob_key)
     return info
 
 

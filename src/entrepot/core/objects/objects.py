@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import logging
 import mimetypes
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO
@@ -31,7 +32,9 @@ from sqlalchemy.orm import Session
 from entrepot.core.catalog import StoredObject
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import EntrepotError, InvalidInput, NotFound, PayloadTooLarge
+from entrepot.core.objects import segments as segment_rows
 from entrepot.core.objects.checksums import Checksum
+from entrepot.core.objects.segments import Segment
 from entrepot.core.objects.spaces import SpaceInfo
 
 if TYPE_CHECKING:
@@ -82,6 +85,7 @@ class ObjectInfo:
     blob_key: str = field(default="", repr=False)
     headers: dict[str, str] = field(default_factory=dict)  # stored standard headers, lowercase names
     checksum: Checksum | None = None  # an additional checksum the uploader announced (verified)
+    segments: int = 0  # a multipart object stored as its parts: how many (0: the one blob ``blob_key``)
 
     @property
     def name(self) -> str:
@@ -288,6 +292,7 @@ def _info(space: SpaceInfo, row: StoredObject) -> ObjectInfo:
         blob_key=row.blob_key,
         headers=dict(row.headers or {}),
         checksum=Checksum.parse(row.checksum),
+        segments=row.segments,
     )
 
 
@@ -309,17 +314,23 @@ def commit_object(
     headers: dict[str, str] | None = None,
     checksum: Checksum | None = None,
     in_transaction: Callable[[Session], None] | None = None,
+    segments: Sequence[Segment] | None = None,
+    owns_blobs: bool = True,
 ) -> ObjectInfo:
-    """Point ``key`` at a freshly written blob (insert or replace) and drop the replaced blob.
+    """Point ``key`` at a freshly written blob (insert or replace) and drop the replaced version.
 
-    ``in_transaction`` runs first inside the same catalog transaction (a multipart completion
-    claims its upload there), so both happen or neither. If the row cannot be written (the
-    space was deleted meanwhile, or the callback raises) the new blob is removed.
+    With ``segments`` the object is stored as those blobs in order (a multipart object) and
+    ``blob_key`` is their folder, the version's manifest. ``in_transaction`` runs first inside
+    the same catalog transaction (a multipart completion claims its upload there), so both
+    happen or neither. If the row cannot be written (the space was deleted meanwhile, or the
+    callback raises) the new blobs are removed, unless ``owns_blobs`` is false (the parts of a
+    multipart upload stay with the upload).
     """
     now = utcnow()
-    old_blob: str | None = None
+    old: tuple[str, int] | None = None
     try:
         for attempt in (1, 2):
+            old = None
             try:
                 with services.catalog.session() as s:
                     if in_transaction is not None:
@@ -333,7 +344,8 @@ def commit_object(
                         row = StoredObject(space_id=space.id, key=key)
                         s.add(row)
                     else:
-                        old_blob = row.blob_key
+                        old = (row.blob_key, row.segments)
+                    row.segments = len(segments or ())
                     row.blob_key = blob_key
                     row.size = size
                     row.etag = etag
@@ -343,6 +355,11 @@ def commit_object(
                     row.headers = headers or None
                     row.checksum = checksum.text() if checksum is not None else None
                     row.modified_at = now
+                    # the row's fields are set: the segment statements may flush it
+                    if old is not None and old[1]:
+                        segment_rows.forget(s, [old[0]])
+                    if segments:
+                        segment_rows.store(s, space.id, blob_key, segments)
                     s.flush()
                     info = _info(space, row)
                 break
@@ -351,11 +368,25 @@ def commit_object(
                 if attempt == 2 or not _space_exists(services, space):
                     raise NotFound(f"space {space.name!r} no longer exists", code="spaces.notFound") from exc
     except BaseException:
-        discard_blob(services, blob_key)
+        if owns_blobs:
+            discard_version(services, blob_key, bool(segments))
         raise
-    if old_blob and old_blob != blob_key:
-        discard_blob(services, old_blob)
+    if old is not None and old[0] != blob_key:
+        discard_version(services, *old)
     return info
+
+
+def discard_version(services: Services, blob_key: str, segmented: int | bool) -> None:
+    """Delete the bytes of a version nobody points at any more: its blob, or its parts' folder."""
+    if not segmented:
+        discard_blob(services, blob_key)
+        return
+    try:
+        services.blobs.delete_prefix(blob_key)
+    except Exception:
+        log.warning(
+            "could not delete the parts under %s; they stay until removed by hand", blob_key, exc_info=True
+        )
 
 
 def discard_blob(services: Services, blob_key: str) -> None:
@@ -470,8 +501,8 @@ def open_object(
     for _ in range(3):  # a concurrent replace may remove the blob between the lookup and the open
         info = head_object(services, space, key)
         try:
-            return info, services.blobs.open(info.blob_key, start, end)
-        except NotFound:
+            return info, open_version(services, info, start, end)
+        except ObjectChanged:
             continue
     raise NotFound(f"object {key!r} does not exist in space {space.name!r}", code="objects.notFound")
 
@@ -485,11 +516,31 @@ class ObjectChanged(NotFound):
 def open_version(
     services: Services, info: ObjectInfo, start: int | None = None, end: int | None = None
 ) -> BinaryIO:
-    """The bytes of exactly the version ``info`` describes; ``ObjectChanged`` if it was replaced."""
-    try:
-        return services.blobs.open(info.blob_key, start, end)
-    except NotFound as exc:
-        raise ObjectChanged(f"object {info.key!r} was replaced while it was being read") from exc
+    """The bytes of exactly the version ``info`` describes; ``ObjectChanged`` if it was replaced.
+
+    A multipart object is read part after part; if it is replaced while it is read, the part
+    that is gone raises ``ObjectChanged`` from ``read`` (what was delivered is the old version).
+    """
+    if not info.segments:
+        try:
+            return services.blobs.open(info.blob_key, start, end)
+        except NotFound as exc:
+            raise ObjectChanged(f"object {info.key!r} was replaced while it was being read") from exc
+    lo = start or 0
+    hi = info.size if end is None else min(end, info.size)
+    if lo < 0 or hi < lo:
+        raise InvalidInput(f"invalid byte range {start}-{end} for object {info.key!r} of {info.size} bytes")
+    if lo == hi:
+        return io.BytesIO(b"")
+    with services.catalog.session(readonly=True) as s:
+        parts = segment_rows.slices(s, info.blob_key, lo, hi)
+    if not parts:
+        raise ObjectChanged(f"object {info.key!r} was replaced while it was being read")
+
+    def changed() -> ObjectChanged:
+        return ObjectChanged(f"object {info.key!r} was replaced while it was being read")
+
+    return segment_rows.reader(services.blobs, parts, changed)
 
 
 def delete_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
@@ -503,8 +554,10 @@ def delete_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
         if row is None:
             raise NotFound(f"object {key!r} does not exist in space {space.name!r}", code="objects.notFound")
         info = _info(space, row)
+        if row.segments:
+            segment_rows.forget(s, [row.blob_key])
         s.delete(row)
-    discard_blob(services, info.blob_key)
+    discard_version(services, info.blob_key, info.segments)
     return info
 
 
@@ -533,7 +586,7 @@ def delete_objects(services: Services, space: SpaceInfo, keys: list[str]) -> lis
             outcomes[i] = DeleteOutcome(key, error=exc)
             continue
         valid.setdefault(key, []).append(i)
-    blobs: list[str] = []
+    versions: list[tuple[str, int]] = []
     existed: set[str] = set()
     if valid:
         with services.catalog.session() as s:
@@ -546,13 +599,14 @@ def delete_objects(services: Services, space: SpaceInfo, keys: list[str]) -> lis
             )
             for row in rows:
                 existed.add(row.key)
-                blobs.append(row.blob_key)
+                versions.append((row.blob_key, row.segments))
                 s.delete(row)
+            segment_rows.forget(s, [blob_key for blob_key, segmented in versions if segmented])
     for key, positions in valid.items():
         for n, i in enumerate(positions):
             outcomes[i] = DeleteOutcome(key, existed=key in existed and n == 0)
-    for blob_key in blobs:
-        discard_blob(services, blob_key)
+    for blob_key, segmented in versions:
+        discard_version(services, blob_key, segmented)
     return [outcomes[i] for i in range(len(keys))]
 
 
@@ -596,7 +650,7 @@ def copy_object(
         src = head_object(services, source, source_key)
         blob_key = new_blob_key(target)
         try:
-            blob = services.blobs.copy(src.blob_key, blob_key)
+            parts = _copy_bytes(services, src, blob_key)
         except NotFound:
             continue  # replaced meanwhile: copy the new version
         if directive == "REPLACE":
@@ -610,15 +664,39 @@ def copy_object(
             target,
             target_key,
             blob_key=blob_key,
-            size=blob.size,
+            size=src.size,
             etag=src.etag,
             sha256=src.sha256,
             content_type=new_type,
             metadata=new_meta,
             headers=new_headers,
             checksum=src.checksum,
+            segments=parts,
         )
     raise NotFound(f"object {source_key!r} does not exist in space {source.name!r}", code="objects.notFound")
+
+
+def _copy_bytes(services: Services, src: ObjectInfo, blob_key: str) -> list[Segment] | None:
+    """Copy a version's bytes to ``blob_key``: the blob (a hard link or a server-side copy), or,
+    for a multipart object, each part into the folder ``blob_key`` (returned as its segments).
+    ``NotFound`` if the version was replaced meanwhile (nothing is left behind)."""
+    if not src.segments:
+        services.blobs.copy(src.blob_key, blob_key)
+        return None
+    with services.catalog.session(readonly=True) as s:
+        parts = segment_rows.listed(s, src.blob_key)
+    if not parts:
+        raise NotFound(f"object {src.key!r} was replaced", code="objects.changed")
+    copies: list[Segment] = []
+    try:
+        for seq, part in enumerate(parts):
+            copy_key = f"{blob_key}/{seq:05d}"
+            services.blobs.copy(part.blob_key, copy_key)
+            copies.append(Segment(copy_key, part.size))
+    except BaseException:
+        discard_version(services, blob_key, True)
+        raise
+    return copies
 
 
 # -- listing -------------------------------------------------------------------------------------
