@@ -419,6 +419,47 @@ def test_multipart_by_hand(s3):
     assert c.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
+def test_list_multipart_uploads_pages_in_key_then_start_order_with_folders(s3):
+    c = s3.client()
+    bucket = s3.bucket("mplist")
+    keys = ["a.bin", "a.bin", "b/1.bin", "b/2.bin", "c.bin", "c.bin", "c.bin", "d/e/f.bin"]
+    started = [(k, c.create_multipart_upload(Bucket=bucket, Key=k)["UploadId"]) for k in keys]
+    expected = sorted(started, key=lambda kv: kv[0])  # key order; a key's uploads oldest first
+
+    paginator = c.get_paginator("list_multipart_uploads")
+    pages = list(paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 3}))
+    assert len(pages) == 3 and all(p["IsTruncated"] for p in pages[:-1]) and not pages[-1]["IsTruncated"]
+    assert pages[0]["NextKeyMarker"] == "b/1.bin"
+    assert pages[0]["NextUploadIdMarker"] == started[2][1]
+    seen = [(u["Key"], u["UploadId"]) for p in pages for u in p.get("Uploads", [])]
+    assert seen == expected
+
+    # one key's uploads split across pages: the upload-id marker resumes inside the key
+    first = c.list_multipart_uploads(Bucket=bucket, Prefix="c", MaxUploads=2)
+    assert [u["UploadId"] for u in first["Uploads"]] == [started[4][1], started[5][1]]
+    rest = c.list_multipart_uploads(
+        Bucket=bucket, Prefix="c", KeyMarker=first["NextKeyMarker"], UploadIdMarker=first["NextUploadIdMarker"]
+    )
+    assert [u["UploadId"] for u in rest["Uploads"]] == [started[6][1]] and not rest["IsTruncated"]
+
+    # folders: b/ and d/ fold into common prefixes, each one entry of a page, never repeated
+    folded = list(paginator.paginate(Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 2}))
+    entries = [
+        [u["Key"] for u in p.get("Uploads", [])] + [cp["Prefix"] for cp in p.get("CommonPrefixes", [])]
+        for p in folded
+    ]
+    flat = sorted(x for e in entries for x in e)
+    assert flat == ["a.bin", "a.bin", "b/", "c.bin", "c.bin", "c.bin", "d/"]
+    assert all(len(e) <= 2 for e in entries)
+    assert c.list_multipart_uploads(Bucket=bucket, Prefix="b/", Delimiter="/")["Uploads"] == [
+        u for u in c.list_multipart_uploads(Bucket=bucket, Prefix="b/")["Uploads"]
+    ]
+    assert c.list_multipart_uploads(Bucket=bucket, Prefix="a//").get("Uploads", []) == []
+    assert c.list_multipart_uploads(Bucket=bucket, MaxUploads=0).get("Uploads", []) == []
+    for key, uid in started:
+        c.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid)
+
+
 def test_multipart_refusals(s3):
     c = s3.client()
     bucket = s3.bucket("mpx")

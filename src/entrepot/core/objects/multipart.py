@@ -35,9 +35,11 @@ from entrepot.core.objects.objects import (
     digest_mismatch,
     discard_blob,
     exact_content_type,
+    successor,
     validate_headers,
     validate_metadata,
     validate_object_key,
+    validate_prefix,
 )
 from entrepot.core.objects.segments import Segment
 from entrepot.core.objects.spaces import SpaceInfo
@@ -167,6 +169,112 @@ def list_uploads(services: Services, space: SpaceInfo, *, key: str | None = None
         return [
             _upload_info(space, row) for row in s.scalars(q.order_by(MultipartUpload.created_at).limit(1000))
         ]
+
+
+@dataclass(frozen=True)
+class UploadPage:
+    """One page of uploads in progress, in key order (then oldest first), S3's ListMultipartUploads.
+
+    ``prefixes`` are the common prefixes a delimiter folded; ``next_key``/``next_id`` say where
+    the next page starts when ``truncated``.
+    """
+
+    uploads: list[UploadInfo]
+    prefixes: list[str]
+    truncated: bool
+    next_key: str | None = None
+    next_id: str | None = None
+
+
+def list_upload_page(
+    services: Services,
+    space: SpaceInfo,
+    *,
+    prefix: str = "",
+    delimiter: str | None = None,
+    key_marker: str = "",
+    upload_id_marker: str = "",
+    limit: int = 1000,
+) -> UploadPage:
+    """Uploads whose key starts with ``prefix``, after the markers, at most ``limit`` entries.
+
+    ``key_marker`` alone lists keys after it; with ``upload_id_marker`` also the uploads of that
+    key started after that one. With a ``delimiter`` the keys that continue past it after the
+    prefix are folded into one common prefix each (one entry of the page), skipped with one seek.
+    """
+    validate_prefix(prefix)
+    if delimiter == "":
+        delimiter = None
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("max-uploads must be between 1 and 1000")
+    upper = successor(prefix) if prefix else None
+    uploads: list[UploadInfo] = []
+    prefixes: list[str] = []
+    with services.catalog.session(readonly=True) as s:
+        base = select(MultipartUpload).where(MultipartUpload.space_id == space.id)
+        if prefix:
+            base = base.where(MultipartUpload.key >= prefix)
+        if upper is not None:
+            base = base.where(MultipartUpload.key < upper)
+        ordered = (MultipartUpload.key, MultipartUpload.created_at, MultipartUpload.id)
+        # the position after the markers: (key, created_at, id) strictly greater
+        lower_key = max(prefix, key_marker) if key_marker else prefix
+        after: tuple[str, datetime, str] | None = None
+        if key_marker and upload_id_marker:
+            marked = s.get(MultipartUpload, upload_id_marker)
+            if marked is not None and marked.space_id == space.id and marked.key == key_marker:
+                after = (marked.key, marked.created_at, marked.id)
+        strict_key = bool(key_marker) and after is None and key_marker >= prefix
+        if (
+            strict_key
+            and delimiter is not None
+            and key_marker.startswith(prefix)
+            and key_marker.find(delimiter, len(prefix)) == len(key_marker) - len(delimiter)
+        ):  # the marker is a common prefix of an earlier page: skip everything under it
+            folder_end = successor(key_marker)
+            if folder_end is None:
+                return UploadPage([], [], False)
+            lower_key, strict_key = folder_end, False
+        last: tuple[str, str] | None = None
+        while True:
+            q = base
+            if after is not None:
+                k, c, i = after
+                q = q.where(
+                    (MultipartUpload.key > k)
+                    | ((MultipartUpload.key == k) & (MultipartUpload.created_at > c))
+                    | (
+                        (MultipartUpload.key == k)
+                        & (MultipartUpload.created_at == c)
+                        & (MultipartUpload.id > i)
+                    )
+                )
+            elif strict_key:
+                q = q.where(MultipartUpload.key > lower_key)
+            else:
+                q = q.where(MultipartUpload.key >= lower_key)
+            want = limit + 1 - len(uploads) - len(prefixes)
+            rows = list(s.scalars(q.order_by(*ordered).limit(want)))
+            if not rows:
+                return UploadPage(uploads, prefixes, False)
+            for row in rows:
+                if len(uploads) + len(prefixes) == limit:
+                    return UploadPage(uploads, prefixes, True, *(last or (None, None)))
+                cut = row.key.find(delimiter, len(prefix)) if delimiter else -1
+                if delimiter is not None and cut >= 0:
+                    common = row.key[: cut + len(delimiter)]
+                    prefixes.append(common)
+                    last = (common, "")
+                    nxt = successor(common)
+                    if nxt is None:
+                        return UploadPage(uploads, prefixes, False)
+                    after, strict_key, lower_key = None, False, nxt
+                    break  # seek past the folder
+                uploads.append(_upload_info(space, row))
+                last = (row.key, row.id)
+                after = (row.key, row.created_at, row.id)
+            else:  # every row taken and the page not full: there are no more
+                return UploadPage(uploads, prefixes, False)
 
 
 def put_part(
@@ -401,11 +509,13 @@ __all__ = [
     "MAX_PARTS",
     "PartInfo",
     "UploadInfo",
+    "UploadPage",
     "abort_stale_uploads",
     "abort_upload",
     "complete_upload",
     "create_upload",
     "get_upload",
+    "list_upload_page",
     "list_uploads",
     "put_part",
 ]

@@ -503,6 +503,31 @@ def list_uploads(
     return multipart.list_uploads(services, info, key=key)
 
 
+def list_upload_page(
+    services: Services,
+    principal: Principal,
+    project: str,
+    space: str,
+    *,
+    prefix: str = "",
+    delimiter: str | None = None,
+    key_marker: str = "",
+    upload_id_marker: str = "",
+    limit: int = 1000,
+) -> multipart.UploadPage:
+    """A page of the uploads in progress of a space (S3's ListMultipartUploads)."""
+    info = open_space(services, principal, project, space, "write")
+    return multipart.list_upload_page(
+        services,
+        info,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        upload_id_marker=upload_id_marker,
+        limit=limit,
+    )
+
+
 def get_upload(
     services: Services, principal: Principal, project: str, space: str, upload_id: str
 ) -> UploadInfo:

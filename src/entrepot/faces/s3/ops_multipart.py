@@ -6,10 +6,10 @@ import re
 
 from starlette.requests import Request
 
-from entrepot.core.errors import InvalidInput
+from entrepot.core.errors import EntrepotError, InvalidInput
 from entrepot.core.objects import checksums, service
 from entrepot.core.objects.checksums import Checksum
-from entrepot.core.objects.multipart import MAX_PARTS, UploadInfo
+from entrepot.core.objects.multipart import MAX_PARTS, UploadInfo, UploadPage
 from entrepot.core.services import Services
 from entrepot.faces.http import body_chunks
 from entrepot.faces.objects_http import quoted_etag
@@ -242,52 +242,52 @@ async def list_multipart_uploads(
     id_marker = req.query("upload-id-marker") or ""
     max_uploads = _bounded(req, "max-uploads")
     encode = req.query("encoding-type") == "url"
-    uploads = await run(service.list_uploads, services, caller.principal, project, space)
-    ordered = sorted(
-        (u for u in uploads if u.key.startswith(prefix)), key=lambda u: (u.key, u.created_at, u.id)
-    )
-    if key_marker:
-        ordered = [
-            u
-            for u in ordered
-            if u.key > key_marker or (u.key == key_marker and id_marker and u.id > id_marker)
-        ]
-    entries: list[str] = []
-    prefixes: list[str] = []
-    last: UploadInfo | None = None
-    truncated = False
-    for u in ordered:
-        if len(entries) + len(prefixes) >= max_uploads:
-            truncated = True
-            break
-        if delimiter and (cut := u.key.find(delimiter, len(prefix))) >= 0:
-            common = u.key[: cut + len(delimiter)]
-            if common not in prefixes:
-                prefixes.append(common)
-            continue
-        last = u
-        entries.append(
-            "<Upload>"
-            + element("Key", url_encode(u.key) if encode else u.key)
-            + element("UploadId", u.id)
-            + _owner(caller)
-            + element("StorageClass", "STANDARD")
-            + element("Initiated", iso(u.created_at))
-            + (element("ChecksumAlgorithm", u.checksum_algorithm.upper()) if u.checksum_algorithm else "")
-            + "</Upload>"
+    try:
+        page = await run(
+            service.list_upload_page,
+            services,
+            caller.principal,
+            project,
+            space,
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            upload_id_marker=id_marker,
+            limit=max(1, max_uploads),  # max-uploads=0 lists nothing but still checks access
         )
+    except EntrepotError as exc:
+        if exc.code != "objects.invalidKey":
+            raise
+        page = UploadPage([], [], False)  # a prefix no key can have: nothing matches
+
+    def show(text: str) -> str:
+        return url_encode(text) if encode else text
+
+    entries = [
+        "<Upload>"
+        + element("Key", show(u.key))
+        + element("UploadId", u.id)
+        + _owner(caller)
+        + element("StorageClass", "STANDARD")
+        + element("Initiated", iso(u.created_at))
+        + (element("ChecksumAlgorithm", u.checksum_algorithm.upper()) if u.checksum_algorithm else "")
+        + "</Upload>"
+        for u in (page.uploads if max_uploads else [])
+    ]
+    prefixes = page.prefixes if max_uploads else []
+    truncated = page.truncated if max_uploads else False
     body = [
         element("Bucket", req.target.bucket),
         element("KeyMarker", key_marker),
         element("UploadIdMarker", id_marker),
-        element("NextKeyMarker", last.key if truncated and last else ""),
-        element("NextUploadIdMarker", last.id if truncated and last else ""),
+        element("NextKeyMarker", show(page.next_key or "") if truncated else ""),
+        element("NextUploadIdMarker", page.next_id or "" if truncated else ""),
         element("Prefix", prefix),
         element("Delimiter", delimiter) if delimiter else "",
         element("MaxUploads", max_uploads),
         element("EncodingType", "url") if encode else "",
         element("IsTruncated", "true" if truncated else "false"),
         *entries,
-        *("<CommonPrefixes>" + element("Prefix", p) + "</CommonPrefixes>" for p in prefixes),
+        *("<CommonPrefixes>" + element("Prefix", show(p)) + "</CommonPrefixes>" for p in prefixes),
     ]
     return xml(200, "ListMultipartUploadsResult", body)
