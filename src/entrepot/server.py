@@ -19,7 +19,7 @@ from entrepot.app import create_app
 from entrepot.config import Settings
 from entrepot.core.projects import NewProject, ensure_default_project
 from entrepot.core.services import Services
-from entrepot.tls import ensure_self_signed
+from entrepot.tls import LOCAL_HOSTS, ensure_self_signed
 
 
 @dataclass
@@ -95,7 +95,8 @@ def uvicorn_config(
     app = create_app(settings, services, workers=workers, s3_ports=s3_ports)
     ssl: dict[str, str] = {}
     if settings.tls == "self-signed":
-        files = ensure_self_signed(settings.data_dir / "tls")
+        wildcards = tuple(f"*.{domain}" for domain in settings.s3_vhost_domains)  # <bucket>.s3.localhost
+        files = ensure_self_signed(settings.data_dir / "tls", LOCAL_HOSTS + wildcards)
         ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
     elif settings.tls_cert and settings.tls_key:
         ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}

@@ -1,13 +1,15 @@
 """A local certificate authority and a localhost certificate for ``--tls self-signed``.
 
 Clients trust ``<data dir>/tls/ca.pem`` (e.g. ``REQUESTS_CA_BUNDLE``); the server presents
-``cert.pem`` (signed by that CA, valid for localhost, 127.0.0.1 and ::1) with ``key.pem``.
-Files are generated once and reused, so the CA stays valid across restarts.
+``cert.pem`` (signed by that CA, valid for localhost, 127.0.0.1, ::1 and ``*.<domain>`` of
+each S3 virtual-host domain, ``*.s3.localhost`` by default) with ``key.pem``. Files are
+generated once and reused, so the CA stays valid across restarts.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +22,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from entrepot.core.clock import utcnow
 
+log = logging.getLogger("entrepot.tls")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
 
 @dataclass(frozen=True)
 class TlsFiles:
@@ -28,12 +33,21 @@ class TlsFiles:
     key: Path
 
 
-def ensure_self_signed(
-    directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
-) -> TlsFiles:
+def ensure_self_signed(directory: Path, hosts: tuple[str, ...] = LOCAL_HOSTS) -> TlsFiles:
+    """The CA and the certificate of ``hosts`` in ``directory``, made once.
+
+    A certificate made earlier is kept while it names every host asked for (wildcards such as
+    ``*.s3.localhost`` included); one that misses a name is made again, with a new CA.
+    """
     files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
     if files.ca.exists() and files.cert.exists() and files.key.exists():
-        return files
+        if set(hosts) <= _names(files.cert):
+            return files
+        log.warning(
+            "the certificate in %s does not name %s: making a new one (clients must trust the new ca.pem)",
+            directory,
+            ", ".join(sorted(set(hosts) - _names(files.cert))),
+        )
     directory.mkdir(parents=True, exist_ok=True)
     now = utcnow()
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -100,6 +114,18 @@ def ensure_self_signed(
         mode=0o600,
     )
     return files
+
+
+def _names(cert_file: Path) -> set[str]:
+    """The host names and addresses a PEM certificate (the first of the file) is valid for."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return set()
+    return set(san.get_values_for_type(x509.DNSName)) | {
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+    }
 
 
 def _write(path: Path, data: bytes, mode: int = 0o644) -> None:

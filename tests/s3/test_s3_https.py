@@ -7,10 +7,12 @@ import base64
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import time
 import zlib
+from unittest import mock
 
 import duckdb
 
@@ -117,3 +119,19 @@ def test_duckdb_over_https(s3_tls):
     )
     con.execute("COPY (SELECT range AS id FROM range(1000)) TO 's3://private/tls/duck.parquet'")
     assert con.execute("SELECT sum(id) FROM 's3://private/tls/duck.parquet'").fetchone() == (499500,)
+
+
+def test_virtual_host_style_over_https_is_covered_by_the_certificate(s3_tls):
+    s3_tls.client().put_object(Bucket="public", Key="vhost/tls.txt", Body=b"secure")
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):  # <bucket>.s3.localhost without a DNS wildcard record
+        if isinstance(host, str) and host.endswith(".s3.localhost"):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    port = s3_tls.s3_url.rsplit(":", 1)[1]
+    with mock.patch("socket.getaddrinfo", resolve):
+        # verify=ca.pem: the handshake checks public.s3.localhost against the certificate
+        c = s3_tls.client(url=f"https://s3.localhost:{port}", s3={"addressing_style": "virtual"})
+        assert c.get_object(Bucket="public", Key="vhost/tls.txt")["Body"].read() == b"secure"
