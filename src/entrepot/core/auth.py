@@ -16,17 +16,19 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from entrepot.core.catalog import Catalog, Project, Token
+from entrepot.core.catalog import CartoApiKey, Catalog, Project, Token
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 
 Access = Literal["read", "write"]
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
+TablePermission = Literal["select", "insert", "update", "delete"]
+TABLE_PERMISSIONS: tuple[TablePermission, ...] = ("select", "insert", "update", "delete")
 _TOKEN_RE = re.compile(r"^(\d{1,18})-(\d{1,18})-([A-Za-z0-9]{20,128})\Z")
 _OWNER_RE = re.compile(r"^[A-Za-z0-9._@+\-]{1,255}\Z")
 _SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,255}\Z")
@@ -34,6 +36,12 @@ _SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,255}\Z")
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def grant_key(bucket_id: str, table: str) -> str:
+    """How a table grant names its table: ``<bucket>.<table>``, the name lower-cased (SQL names
+    compare case-insensitively)."""
+    return f"{bucket_id}.{table.lower()}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,14 @@ class Principal:
     bucket_permissions: Mapping[str, str] = field(default_factory=dict)
     space_permissions: Mapping[str, str] = field(default_factory=dict)
     owner: str | None = None
+    # a CARTO regular API key (core/api_keys.py): its name, the CARTO APIs it may use (None: a
+    # token that is no such key may use every API), its table grants ("<bucket>.<table>" with
+    # the table name lower-cased -> CARTO permissions select/insert/update/delete) and its
+    # schema grants (bucket -> "create")
+    api_key_name: str | None = None
+    apis: frozenset[str] | None = None
+    table_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    schema_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def anonymous(self) -> bool:
@@ -96,6 +112,39 @@ class Principal:
     def require_bucket(self, bucket_id: str, access: Access) -> None:
         self.require_authenticated()
         _require_level(self.bucket_access(bucket_id), access, f"bucket {bucket_id}")
+
+    # -- tables: a bucket's permission covers its tables; a CARTO key's grants name single tables
+    def table_permits(self, bucket_id: str, table: str, permission: TablePermission) -> bool:
+        """Whether the caller may ``permission`` (select, insert, update, delete) table ``table``.
+
+        Bucket access decides first (read: select; write: all four); a CARTO key's table grants
+        add single tables. The anonymous caller's public tables are decided by the SQL API.
+        """
+        level = self.bucket_access(bucket_id)
+        if level == "write" or (level == "read" and permission == "select"):
+            return True
+        return permission in self.table_grants.get(grant_key(bucket_id, table), frozenset())
+
+    def table_access(self, bucket_id: str, table: str) -> Access | None:
+        """The Keboola access level of one table: its bucket's, else ``read`` for a table a CARTO
+        key was granted ``select`` on (Keboola's writes replace or drop whole tables: they need
+        write access to the bucket)."""
+        level = self.bucket_access(bucket_id)
+        if level is not None:
+            return level
+        return "read" if "select" in self.table_grants.get(grant_key(bucket_id, table), frozenset()) else None
+
+    def require_table(self, bucket_id: str, table: str, access: Access) -> None:
+        self.require_authenticated()
+        _require_level(self.table_access(bucket_id, table), access, f"table {bucket_id}.{table}")
+
+    def may_create_in(self, bucket_id: str) -> bool:
+        """Whether the caller may create tables in bucket ``bucket_id`` (write access, or a schema grant)."""
+        return self.bucket_access(bucket_id) == "write" or "create" in self.schema_grants.get(bucket_id, ())
+
+    def may_use_api(self, api: str) -> bool:
+        """Whether the caller may use the CARTO API ``api`` (sql, maps)."""
+        return self.apis is None or api in self.apis
 
     def space_access(self, space: str) -> Access | None:
         if self.is_master or self.can_manage_spaces:
@@ -295,7 +344,7 @@ def authenticate(catalog: Catalog, token: str | None, *, touch_interval: float =
         if row.expires_at is not None and row.expires_at <= now:
             raise Unauthenticated("this access token has expired", code="tokens.expired")
         needs_touch = row.last_used_at is None or (now - row.last_used_at).total_seconds() >= touch_interval
-        principal = principal_of(row, project)
+        principal = token_principal(s, row, project)
     if needs_touch:
         with catalog.session() as s:
             fresh = s.get(Token, token_id)
@@ -304,7 +353,18 @@ def authenticate(catalog: Catalog, token: str | None, *, touch_interval: float =
     return principal
 
 
-def principal_of(row: Token, project: Project) -> Principal:
+def token_principal(s: Session, row: Token, project: Project) -> Principal:
+    """The principal of ``row``, with its CARTO API key's grants when it is one (read in ``s``)."""
+    key = s.scalar(select(CartoApiKey).where(CartoApiKey.token_id == row.id))
+    return principal_of(row, project, key)
+
+
+def principal_of(row: Token, project: Project, key: CartoApiKey | None = None) -> Principal:
+    """The principal of ``row``; ``key`` is its CARTO API key (grants) when it is one.
+
+    Without ``key`` a CARTO key's token has only its own (empty) permissions: it fails closed.
+    """
+    grants = _key_grants(key) if key is not None else {}
     return Principal(
         project_id=project.id,
         project_name=project.name,
@@ -318,7 +378,24 @@ def principal_of(row: Token, project: Project) -> Principal:
         bucket_permissions=dict(row.bucket_permissions or {}),
         space_permissions=dict(row.space_permissions or {}),
         owner=row.owner,
+        **grants,
     )
+
+
+def _key_grants(key: CartoApiKey) -> dict[str, Any]:
+    tables: dict[str, frozenset[str]] = {}
+    for grant in key.tables or []:
+        name = grant_key(grant["bucket"], grant["table"])
+        tables[name] = tables.get(name, frozenset()) | frozenset(grant["permissions"])
+    schemas: dict[str, frozenset[str]] = {}
+    for grant in key.schemas or []:
+        schemas[grant["bucket"]] = schemas.get(grant["bucket"], frozenset()) | frozenset(grant["permissions"])
+    return {
+        "api_key_name": key.name,
+        "apis": frozenset(key.apis or []),
+        "table_grants": tables,
+        "schema_grants": schemas,
+    }
 
 
 def list_tokens(catalog: Catalog, project_id: int, caller: Principal | None = None) -> list[Token]:

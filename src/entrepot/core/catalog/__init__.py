@@ -4,6 +4,7 @@ from entrepot.core.catalog.db import Catalog, affected
 from entrepot.core.catalog.models import (
     Base,
     Bucket,
+    CartoApiKey,
     ExportJob,
     ExportTemplate,
     File,
@@ -23,6 +24,7 @@ from entrepot.core.catalog.models import (
 __all__ = [
     "Base",
     "Bucket",
+    "CartoApiKey",
     "Catalog",
     "ExportJob",
     "ExportTemplate",

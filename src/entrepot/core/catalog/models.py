@@ -445,3 +445,33 @@ class S3AccessKey(Base):
         Index("ix_s3_access_keys_token", "token_id"),
         Index("ix_s3_access_keys_project", "project_id"),
     )
+
+
+class CartoApiKey(Base):
+    """A CARTO regular API key: a token of the project (``token_id``; its secret is stored hashed
+    like every token's) with a name and CARTO grants.
+
+    ``apis`` lists the CARTO APIs (``sql``, ``maps``); ``tables`` the table grants, each
+    ``{"schema", "name"}`` as the client sent them, the table they resolved to
+    (``"bucket"``, ``"table"``) and ``"permissions"`` (select, insert, update, delete);
+    ``schemas`` the schema grants (``{"name", "bucket", "permissions": ["create"]}``);
+    ``services`` the data services (stored and echoed only). The master and default public
+    keys are not rows: they are the project's master tokens and the anonymous caller.
+    """
+
+    __tablename__ = "carto_api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("tokens.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    apis: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    tables: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    schemas: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    services: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_carto_api_keys_project_name"),)

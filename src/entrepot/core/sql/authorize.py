@@ -4,8 +4,9 @@
    (anonymous callers may read public tables of any project).
 2. **The script.** :func:`prepare` parses it against the project's namespace
    (``dialect.parse``, which enforces ``policy.py``), then :func:`authorize` checks every
-   table: a table read needs read access to its bucket, a table written write access.
-   Anonymous callers may read tables whose privacy is public or link, and nothing else.
+   table (:func:`authorize`): a read needs ``select``, a write the permission of its kind,
+   from the bucket's access or a CARTO key's table grants. Anonymous callers may read tables
+   whose privacy is public or link, and nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from entrepot.core import errors as E
-from entrepot.core.auth import Principal
+from entrepot.core.auth import Principal, TablePermission
 from entrepot.core.catalog import Project
 from entrepot.core.engine.tables import TableRef
 from entrepot.core.projects import get_project
@@ -79,36 +80,71 @@ def _privacy(services: Services, project: Project, ref: TableRef) -> str | None:
         return row.privacy if row is not None else None
 
 
+# a write statement's kind -> the CARTO table permission it needs (a key's table grants); other
+# writes (DROP, ALTER, TRUNCATE, CDB_CartodbfyTable) need write access to the whole bucket
+WRITE_PERMISSION: dict[str, TablePermission] = {
+    "insert": "insert",
+    "copy_from": "insert",
+    "update": "update",
+    "delete": "delete",
+}
+CREATE_KINDS = frozenset({"create_table", "create_table_as"})
+
+
+def _denied(ref: TableRef, why: str) -> E.PermissionDenied:
+    """PostgreSQL's (and so CARTO's) words, with what to do about it as the hint."""
+    return E.PermissionDenied(
+        f"permission denied for table {ref.name}", code="sql.permissionDenied", details={"hint": why}
+    )
+
+
+def _may_write(principal: Principal, kind: str, ref: TableRef) -> bool:
+    if kind in CREATE_KINDS:
+        return principal.may_create_in(ref.schema)
+    permission = WRITE_PERMISSION.get(kind)
+    if permission is None:
+        return principal.bucket_access(ref.schema) == "write"
+    return principal.table_permits(ref.schema, ref.name, permission)
+
+
 def authorize(
     services: Services, principal: Principal, project: Project, statements: Sequence[Statement]
 ) -> None:
-    """Raise ``PermissionDenied``/``Unauthenticated`` unless ``principal`` may run every statement."""
+    """Raise ``PermissionDenied``/``Unauthenticated`` unless ``principal`` may run every statement.
+
+    A write needs the permission of its kind (``WRITE_PERMISSION``: a table grant or write access
+    to the bucket); CREATE TABLE a schema grant or bucket write; other DDL bucket write. A read
+    needs ``select`` (a grant or read access to the bucket), and so does a write that reads its
+    target's columns (``Statement.reads_target``). The anonymous caller (CARTO's default public
+    key) reads public and link tables only; a CARTO key reads them too, as CARTO's regular keys
+    inherit the default public key's datasets.
+    """
+    if not principal.may_use_api("sql"):
+        raise E.PermissionDenied(
+            "permission denied",
+            code="sql.apiNotGranted",
+            details={"hint": f"the API key {principal.api_key_name} is not granted the SQL API"},
+        )
     for st in statements:
         for ref in st.writes:
             if principal.anonymous:
-                raise E.PermissionDenied(
-                    f"permission denied for table {ref.name}: the default public key may only read public "
-                    "tables; send an api_key with write permission",
-                    code="sql.permissionDenied",
+                raise _denied(
+                    ref,
+                    "the default public key may only read public tables; send an api_key with write permission",
                 )
-            if principal.bucket_access(ref.schema) != "write":
-                raise E.PermissionDenied(
-                    f"permission denied for table {ref.name}: this key may not write bucket {ref.schema}",
-                    code="sql.permissionDenied",
-                )
+            if not _may_write(principal, st.kind, ref):
+                what = WRITE_PERMISSION.get(st.kind) or ("create" if st.kind in CREATE_KINDS else "write")
+                raise _denied(ref, f"this key may not {what} table {ref.schema}.{ref.name}")
+            if st.reads_target and not principal.table_permits(ref.schema, ref.name, "select"):
+                raise _denied(ref, f"this statement reads the columns of {ref.name}, which needs select too")
         for ref in st.reads:
-            if principal.anonymous:
+            if not principal.anonymous and principal.table_permits(ref.schema, ref.name, "select"):
+                continue
+            if principal.anonymous or principal.api_key_name is not None:
                 privacy = _privacy(services, project, ref)
                 if privacy is None:
                     raise E.InvalidInput(f'relation "{ref.name}" does not exist', code="sql.missingRelation")
-                if privacy not in ("public", "link"):
-                    raise E.PermissionDenied(
-                        f"permission denied for table {ref.name}: it is private; send an api_key with read "
-                        "permission",
-                        code="sql.permissionDenied",
-                    )
-            elif principal.bucket_access(ref.schema) is None:
-                raise E.PermissionDenied(
-                    f"permission denied for table {ref.name}: this key may not read bucket {ref.schema}",
-                    code="sql.permissionDenied",
-                )
+                if privacy in ("public", "link"):
+                    continue
+                raise _denied(ref, "it is private; send an api_key with select permission on it")
+            raise _denied(ref, f"this key may not read bucket {ref.schema}")

@@ -12,7 +12,8 @@ otherwise); ``onerror``/``onsuccess`` run after their query or after the whole j
 discarded, as in CARTO: write them into a table to keep them.
 
 A job's status is the job row's canonical one (the face words it); each query's state is one of
-``pending running done failed skipped cancelled``. Only master keys may use batch jobs. The
+``pending running done failed skipped cancelled``. Master keys (and CARTO regular keys, see
+:func:`require_batch`) may use batch jobs. The
 commands (create, read, update, cancel) are in ``service.py``; this module holds the job's
 document, its view and its handler.
 """
@@ -58,11 +59,34 @@ class BatchError(E.InvalidInput):
     """A batch request CARTO answers with 400 and its own fixed wording."""
 
 
-def require_master(principal: Principal) -> None:
-    if principal.anonymous or not principal.is_master:
+def require_batch(principal: Principal) -> None:
+    """Batch jobs are CARTO's master key's; entrepot also lets a CARTO regular key granted the SQL
+    API queue them (its grants are checked when the job is created and again when it runs)."""
+    if principal.anonymous or not (principal.is_master or principal.api_key_name is not None):
         raise E.PermissionDenied(
             "permission denied: batch queries need the master api_key", code="sql.batch.masterRequired"
         )
+
+
+def check_queries(principal: Principal, params: dict[str, Any], authorize: Any) -> None:
+    """Authorise a regular key's job at creation: ``authorize(sql)`` for each of its queries.
+
+    A query that does not parse yet (it may name a table an earlier query creates) is left to
+    fail when the job runs; a permission it lacks is refused now.
+    """
+    if principal.is_master:
+        return
+    hooks = [params.get("onsuccess"), params.get("onerror")]
+    for item in params["queries"]:
+        hooks += [item.get("onsuccess"), item.get("onerror")]
+        for sql in [item["query"], *[h for h in hooks if h]]:
+            try:
+                authorize(_substitute(sql, 0, None))
+            except E.PermissionDenied:
+                raise
+            except E.EntrepotError:
+                continue
+        hooks = []
 
 
 def normalize(query: Any) -> dict[str, Any]:

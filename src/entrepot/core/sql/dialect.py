@@ -112,6 +112,9 @@ class Statement:
     geometry_columns: dict[str, int] = field(default_factory=dict)  # create_table/alter_table: col -> SRID
     serial_columns: list[str] = field(default_factory=list)  # create_table/alter_table: serial columns
     if_exists: bool = False  # DROP TABLE IF EXISTS / CREATE TABLE IF NOT EXISTS / ALTER TABLE IF EXISTS
+    # insert/update/delete: the statement also reads its target's columns (a WHERE, SET values
+    # or RETURNING naming them), which PostgreSQL lets only a role with SELECT on it do
+    reads_target: bool = False
 
     @property
     def plan_sql(self) -> str:
@@ -402,6 +405,7 @@ def _insert(tree: exp.Expr, ns: Namespace, literal_starts: set[int]) -> list[Sta
             writes=frozenset({target}),
             target=target,
             columns=columns,
+            reads_target=_reads_target(tree),
         )
     ]
 
@@ -415,7 +419,34 @@ def _update_delete(tree: exp.Expr, ns: Namespace, literal_starts: set[int]) -> l
         raise _refuse("DELETE from several tables at once is not supported", "refusedStatement")
     target = _target(tree.this, ns, kind.upper(), literal_starts)
     reads = _check(tree, ns, literal_starts, skip={id(tree.this)})
-    return [Statement(kind=kind, sql=_generate(tree), reads=reads, writes=frozenset({target}), target=target)]
+    return [
+        Statement(
+            kind=kind,
+            sql=_generate(tree),
+            reads=reads,
+            writes=frozenset({target}),
+            target=target,
+            reads_target=_reads_target(tree),
+        )
+    ]
+
+
+def _reads_target(tree: exp.Insert | exp.Update | exp.Delete) -> bool:
+    """Whether a write also reads its target's columns: a RETURNING or ON CONFLICT, or (UPDATE,
+    DELETE) a column named in its WHERE or SET values."""
+    if tree.args.get("returning") is not None or tree.args.get("conflict") is not None:
+        return True
+    if isinstance(tree, exp.Insert):
+        return False
+    where = tree.args.get("where")
+    if where is not None and where.find(exp.Column) is not None:
+        return True
+    values = (
+        [e.expression for e in tree.expressions if isinstance(e, exp.EQ)]
+        if isinstance(tree, exp.Update)
+        else []
+    )
+    return any(v.find(exp.Column) is not None for v in values)
 
 
 def _create(tree: exp.Expr, ns: Namespace, literal_starts: set[int]) -> list[Statement]:

@@ -85,7 +85,12 @@ def _information_schema(
     def readable(schema: str, table: str | None) -> bool:
         nonlocal public
         if not principal.anonymous:
-            return principal.bucket_access(schema) is not None
+            if table is not None:
+                return principal.table_permits(schema, table, "select")
+            return principal.bucket_access(schema) is not None or any(
+                key.startswith(f"{schema}.") and "select" in granted
+                for key, granted in principal.table_grants.items()
+            )
         if public is None:
             with services.catalog.session(readonly=True) as s:
                 public = {

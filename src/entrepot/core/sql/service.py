@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from entrepot.core import errors as E
@@ -62,6 +62,7 @@ class Caller:
 
     principal: Principal
     project: str
+    key: str | None = field(default=None, repr=False)  # the key as presented (the Auth API echoes it)
 
 
 def identify(services: Services, credentials: Credentials) -> Caller:
@@ -92,7 +93,7 @@ def identify(services: Services, credentials: Credentials) -> Caller:
             f"permission denied: the Basic auth user {credentials.basic_user!r} is not {project!r}",
             code="sql.otherUser",
         )
-    return Caller(principal, project)
+    return Caller(principal, project, credentials.key)
 
 
 def _is_project(services: Services, name: str) -> bool:
@@ -174,8 +175,11 @@ def copy_to(services: Services, caller: Caller, sql: str) -> Iterator[bytes]:
 def create_batch(services: Services, caller: Caller, document: Any) -> BatchJob:
     """Queue a batch job for ``document`` (a SQL string, a list of them, or a fallback document)."""
     row = member_project(services, caller.principal, caller.project)
-    batch.require_master(caller.principal)
+    batch.require_batch(caller.principal)
     params = batch.normalize(document)
+    batch.check_queries(
+        caller.principal, params, lambda sql: prepare(services, caller.principal, row.id, sql)
+    )
     job = services.jobs.submit(
         row.id, batch.KIND, params, token_id=caller.principal.token_id, subject=caller.project, max_attempts=1
     )
@@ -191,6 +195,9 @@ def update_batch(services: Services, caller: Caller, job_id: str, document: Any)
     """Replace the queries of a batch job that has not started."""
     job = _batch_row(services, caller, job_id)
     params = batch.normalize(document)
+    batch.check_queries(
+        caller.principal, params, lambda sql: prepare(services, caller.principal, job.project_id, sql)
+    )
     if not services.jobs.update_params(job.id, job.project_id, params):
         raise BatchError("Job is not pending, it cannot be updated", code="sql.batch.notPending")
     return batch.view(services.jobs.get(job.id))
@@ -219,7 +226,7 @@ def _batch_row(services: Services, caller: Caller, job_id: str) -> Job:
     principal = caller.principal
     row = member_project(services, principal, caller.project)
     if principal.anonymous:
-        batch.require_master(principal)
+        batch.require_batch(principal)
     missing = BatchError(f"Job with id {job_id} not found", code="sql.batch.notFound")
     if not job_id.isdigit():
         raise missing
@@ -229,7 +236,7 @@ def _batch_row(services: Services, caller: Caller, job_id: str) -> Job:
         raise missing from None
     if job.kind != batch.KIND:
         raise missing
-    batch.require_master(principal)
+    batch.require_batch(principal)
     return job
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from entrepot.core import errors as E
-from entrepot.core.auth import Principal, principal_of
+from entrepot.core.auth import Principal, token_principal
 from entrepot.core.catalog import Bucket, Project, StoredTable, Token
 from entrepot.core.clock import utcnow
 from entrepot.core.engine import execute, interrupt_on_cancel, quote_ident, quote_literal
@@ -49,7 +49,7 @@ def open_table(
     principal.require_authenticated()
     assert principal.project_id is not None
     table, bucket = store.find_table(services, principal.project_id, table_id)
-    principal.require_bucket(bucket.ident, access)  # type: ignore[arg-type]
+    principal.require_table(bucket.ident, table.name, access)  # type: ignore[arg-type]
     return table, bucket
 
 
@@ -326,8 +326,8 @@ def job_principal(ctx: JobContext[Services]) -> Principal:
     with ctx.services.catalog.session(readonly=True) as s:
         token = s.get(Token, ctx.job.token_id) if ctx.job.token_id is not None else None
         project = s.get(Project, ctx.project_id)
-    if project is None:
-        raise E.NotFound(f"project {ctx.project_id} no longer exists")
-    if token is None or token.revoked_at is not None:
-        raise E.PermissionDenied("the token that started this job no longer exists or was revoked")
-    return principal_of(token, project)
+        if project is None:
+            raise E.NotFound(f"project {ctx.project_id} no longer exists")
+        if token is None or token.revoked_at is not None:
+            raise E.PermissionDenied("the token that started this job no longer exists or was revoked")
+        return token_principal(s, token, project)  # with a CARTO key's grants, as they are now

@@ -69,9 +69,11 @@ def find_table(services: Services, project_id: int, table_id: str) -> tuple[Stor
 
 
 def get_table(services: Services, principal: Principal, table_id: str, access: str = "read") -> StoredTable:
-    """The table ``table_id`` if the caller may ``access`` its bucket; ``NotFound`` (``storage.tables.notFound``)."""
+    """The table ``table_id`` if the caller may ``access`` it (its bucket, or a CARTO key's grant).
+
+    ``NotFound`` (``storage.tables.notFound``) otherwise."""
     table, bucket = find_table(services, _project_of(principal), table_id)
-    principal.require_bucket(bucket.ident, access)  # type: ignore[arg-type]
+    principal.require_table(bucket.ident, table.name, access)  # type: ignore[arg-type]
     return table
 
 

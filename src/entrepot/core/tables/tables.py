@@ -41,7 +41,7 @@ def list_tables(
         )
         if bucket_row_id is not None:
             q = q.where(Bucket.id == bucket_row_id)
-        rows = [(t, b) for t, b in s.execute(q).all() if principal.bucket_access(b.ident) is not None]
+        rows = [(t, b) for t, b in s.execute(q).all() if principal.table_access(b.ident, t.name) is not None]
         ids = [t.id for t, _ in rows]
         meta: dict[int, list[TableMetadata]] = {}
         if ids:

@@ -1,9 +1,10 @@
-"""The CARTO-compatible face: SQL API (queries, batch jobs, COPY) under CARTO's URL shapes.
+"""The CARTO-compatible face: SQL API (queries, batch jobs, COPY) and Auth API (API keys, ``me``).
 
 Every route is served under ``/user/<project>/``, ``/u/<project>/`` and at the root (project
 from the Host's first label, else from the token), for API versions ``v1`` and ``v2``, with
 and without a trailing slash — never redirecting, since a redirect would lose a streamed COPY
-body. Errors use CARTO's SQL envelope ``{"error": ["message"]}``.
+body. Errors use CARTO's SQL envelope ``{"error": ["message"]}`` (the Auth API's own:
+``{"errors": "message"}``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from entrepot.core.errors import Kind
-from entrepot.faces.carto import sql
+from entrepot.faces.carto import api_keys, sql
 from entrepot.faces.carto.deps import PREFIXES, render_error
 from entrepot.faces.face import Face
 
@@ -22,12 +23,13 @@ TAG = "SQL API (CARTO)"
 def router() -> APIRouter:
     r = APIRouter(tags=[TAG])
     r.include_router(sql.router())
+    r.include_router(api_keys.router())
     return r
 
 
 FACE = Face(
     tag=TAG,
-    description="CARTO-compatible SQL API: queries, batch jobs, COPY FROM/TO.",
+    description="CARTO-compatible SQL API (queries, batch jobs, COPY FROM/TO) and Auth API (API keys).",
     router=router,
     prefixes=PREFIXES,
     render_error=render_error,

@@ -19,17 +19,31 @@ from starlette.responses import JSONResponse, Response
 
 from entrepot.core import errors as E
 from entrepot.core.sql.service import Caller, Credentials, identify
-from entrepot.faces.errors import Problem
+from entrepot.faces.errors import HTTPError, Problem
 from entrepot.faces.http import presented_token, read_body, services_of
 from entrepot.logs import project_var, token_var
 
-PREFIXES = ("/user/", "/u/", "/api/v1/sql", "/api/v2/sql")
+PREFIXES = ("/user/", "/u/", "/api/v1/sql", "/api/v2/sql", "/api/v3/")
+AUTH_API = "/api/v3/"
 DEFAULT_PUBLIC = "default_public"
 MAX_PARAMS_BODY = 1024 * 1024  # a SQL query or batch document, not data
 
 
 def render_error(request: Request, problem: Problem) -> Response:
-    """CARTO's SQL API envelope: ``{"error": ["message"]}`` (+ ``context``/``detail`` when known)."""
+    """CARTO's SQL API envelope: ``{"error": ["message"]}`` (+ ``context``/``detail`` when known).
+
+    The Auth API (``api/v3``) answers in its own envelope, ``{"errors": "message",
+    "errors_cause": null}``, and a validation failure (a bad grant, a taken name) with 422.
+    """
+    if AUTH_API in request.url.path:
+        status = problem.status
+        error = problem.error
+        validation = (E.Kind.INVALID, E.Kind.ALREADY_EXISTS)
+        if error is not None and error.kind in validation and not isinstance(error, HTTPError):
+            status = 422
+        return JSONResponse(
+            {"errors": problem.message, "errors_cause": None}, status_code=status, headers=problem.headers
+        )
     if problem.status == 401:
         body: dict[str, Any] = {"error": ["Unauthorized"], "hint": problem.message}
     else:
