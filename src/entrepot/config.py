@@ -209,6 +209,17 @@ class Settings(BaseSettings):
         description="Largest size (bytes) a gzip-compressed table import source may inflate to; it is "
         "inflated step by step into <data dir>/tmp/imports and refused as soon as it passes this.",
     )
+    carto_import_max_columns: int = Field(
+        1600,
+        ge=1,
+        description="Most columns a file imported through CARTO's Import API may have (PostgreSQL's limit); "
+        "a wider file fails with CARTO's error 2004.",
+    )
+    carto_import_max_layers: int = Field(
+        50,
+        ge=1,
+        description="Most layers (tables) one CARTO import may create (CARTO's limit); more fail with error 1019.",
+    )
 
     # --- exports ----------------------------------------------------------------------------
     export_retention_days: float = Field(

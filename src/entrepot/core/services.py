@@ -39,6 +39,7 @@ CORE_JOB_MODULES = (
     "entrepot.core.objects.jobs",
     "entrepot.core.sql.batch",
     "entrepot.core.exports.jobs",
+    "entrepot.core.imports.jobs",
     "entrepot.core.access_keys",
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from entrepot.core.errors import Kind
-from entrepot.faces.carto import api_keys, sql
+from entrepot.faces.carto import api_keys, datasets, imports, sql
 from entrepot.faces.carto.deps import PREFIXES, render_error
 from entrepot.faces.face import Face
 
@@ -24,12 +24,15 @@ def router() -> APIRouter:
     r = APIRouter(tags=[TAG])
     r.include_router(sql.router())
     r.include_router(api_keys.router())
+    r.include_router(imports.router())
+    r.include_router(datasets.router())
     return r
 
 
 FACE = Face(
     tag=TAG,
-    description="CARTO-compatible SQL API (queries, batch jobs, COPY FROM/TO) and Auth API (API keys).",
+    description="CARTO-compatible SQL API (queries, batch jobs, COPY FROM/TO), Auth API (API keys), "
+    "Import API and datasets.",
     router=router,
     prefixes=PREFIXES,
     render_error=render_error,

@@ -23,7 +23,16 @@ from entrepot.faces.errors import HTTPError, Problem
 from entrepot.faces.http import presented_token, read_body, services_of
 from entrepot.logs import project_var, token_var
 
-PREFIXES = ("/user/", "/u/", "/api/v1/sql", "/api/v2/sql", "/api/v3/")
+PREFIXES = (
+    "/user/",
+    "/u/",
+    "/api/v1/sql",
+    "/api/v2/sql",
+    "/api/v3/",
+    "/api/v1/imports",
+    "/api/v1/viz",
+    "/api/v1/tables",
+)
 AUTH_API = "/api/v3/"
 DEFAULT_PUBLIC = "default_public"
 MAX_PARAMS_BODY = 1024 * 1024  # a SQL query or batch document, not data
@@ -44,6 +53,18 @@ def render_error(request: Request, problem: Problem) -> Response:
         return JSONResponse(
             {"errors": problem.message, "errors_cause": None}, status_code=status, headers=problem.headers
         )
+    path = request.url.path
+    if "/api/v1/imports" in path:  # the Import API's envelope
+        return JSONResponse(
+            {"errors": {"imports": problem.message}}, status_code=problem.status, headers=problem.headers
+        )
+    if "/api/v1/viz" in path or "/api/v1/tables" in path:  # Rails: show's envelope, else a list
+        viz: dict[str, Any] = (
+            {"errors": problem.message, "errors_cause": None}
+            if request.method == "GET"
+            else {"errors": [problem.message]}
+        )
+        return JSONResponse(viz, status_code=problem.status, headers=problem.headers)
     if problem.status == 401:
         body: dict[str, Any] = {"error": ["Unauthorized"], "hint": problem.message}
     else:

@@ -1,0 +1,196 @@
+"""CARTO's datasets: the tables of a project's default SQL schema, as ``api/v1/viz?type=table`` shows them.
+
+A dataset is a table of the bucket ``in.c-public`` (CARTO's ``public`` schema); its id is the
+table's uuid. Its privacy is the table's (``private``, ``public``, ``link``: the same field the
+SQL API checks for anonymous callers), and CARTO's descriptive attributes (description, tags,
+license, attributions, title, source, display name) live in the table's definition, under
+``"dataset"``. Callers see the datasets they may read (anonymous callers and CARTO keys: the
+public and link ones too); changing or deleting one needs write access to the bucket.
+
+Deleting a dataset drops its table. CARTO refuses that while maps use it (unless forced);
+entrepot has no maps yet, so :func:`dependent_maps` is the hook that answers none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, or_, select
+
+from entrepot.core import errors as E
+from entrepot.core.auth import Principal
+from entrepot.core.catalog import Bucket, Project, StoredTable, TableMetadata
+from entrepot.core.engine.tables import TableRef
+from entrepot.core.sql.authorize import member_project
+from entrepot.core.sql.namespace import DEFAULT_SCHEMA
+from entrepot.core.sql.service import PRIVACIES, Caller
+from entrepot.core.tables.store import lake_name
+
+if TYPE_CHECKING:
+    from entrepot.core.services import Services
+
+PAGE_SIZE = 20  # CARTO's default page
+MAX_PAGE_SIZE = 1000
+TEXT_ATTRIBUTES = ("description", "license", "attributions", "title", "source", "display_name")
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    id: str
+    name: str
+    project: str
+    privacy: str
+    columns: list[str]
+    row_count: int
+    size: int
+    created_at: datetime
+    updated_at: datetime
+    attributes: dict[str, Any] = field(default_factory=dict)  # description, tags, license…
+    geometry: bool = False  # cartodbfied (has the_geom)
+
+
+@dataclass(frozen=True)
+class DatasetChange:
+    """What a PUT may change; None leaves an attribute as it is."""
+
+    name: str | None = None
+    privacy: str | None = None
+    tags: list[str] | None = None
+    text: dict[str, str | None] = field(default_factory=dict)  # description, license, …
+
+
+def _readable(principal: Principal, table: StoredTable) -> bool:
+    if table.privacy in ("public", "link"):
+        return True
+    return not principal.anonymous and principal.table_access(DEFAULT_SCHEMA, table.name) is not None
+
+
+def _view(table: StoredTable, project: Project) -> DatasetView:
+    definition = table.definition or {}
+    return DatasetView(
+        id=table.uuid,
+        name=table.name,
+        project=project.name,
+        privacy=table.privacy,
+        columns=list(table.columns),
+        row_count=table.rows_count,
+        size=table.data_size_bytes,
+        created_at=table.created_at,
+        updated_at=table.last_change_at or table.created_at,
+        attributes=dict(definition.get("dataset") or {}),
+        geometry=bool(definition.get("cartodbfied")),
+    )
+
+
+def _query(project: Project) -> Any:
+    return (
+        select(StoredTable)
+        .join(Bucket, StoredTable.bucket_id == Bucket.id)
+        .where(Bucket.project_id == project.id, Bucket.ident == DEFAULT_SCHEMA)
+    )
+
+
+def list_datasets(
+    services: Services, caller: Caller, *, page: int = 1, per_page: int = PAGE_SIZE
+) -> tuple[list[DatasetView], int]:
+    """One page (from 1) of the datasets the caller may read, newest change first, and their exact total."""
+    project = member_project(services, caller.principal, caller.project)
+    page = max(1, page)
+    per_page = max(1, min(per_page, MAX_PAGE_SIZE))
+    with services.catalog.session(readonly=True) as s:
+        tables = list(s.scalars(_query(project)))
+    visible = [t for t in tables if _readable(caller.principal, t)]
+    visible.sort(key=lambda t: (t.last_change_at or t.created_at, t.id), reverse=True)
+    start = (page - 1) * per_page
+    return [_view(t, project) for t in visible[start : start + per_page]], len(visible)
+
+
+def _find(services: Services, project: Project, id_or_name: str) -> StoredTable | None:
+    with services.catalog.session(readonly=True) as s:
+        return s.scalars(
+            _query(project).where(
+                or_(StoredTable.uuid == id_or_name, func.lower(StoredTable.name) == id_or_name.lower())
+            )
+        ).first()
+
+
+def _readable_table(services: Services, caller: Caller, id_or_name: str) -> tuple[Project, StoredTable]:
+    project = member_project(services, caller.principal, caller.project)
+    table = _find(services, project, id_or_name)
+    if table is None or not _readable(caller.principal, table):
+        raise E.NotFound(f"Visualization not found: {id_or_name}", code="datasets.notFound")
+    return project, table
+
+
+def get_dataset(services: Services, caller: Caller, id_or_name: str) -> DatasetView:
+    """A dataset by id, else by name."""
+    project, table = _readable_table(services, caller, id_or_name)
+    return _view(table, project)
+
+
+def _require_write(principal: Principal) -> None:
+    principal.require_authenticated()
+    if principal.bucket_access(DEFAULT_SCHEMA) != "write":
+        raise E.PermissionDenied(
+            f"this key may not change datasets: it needs write access to the bucket {DEFAULT_SCHEMA}",
+            code="datasets.permissionDenied",
+        )
+
+
+def update_dataset(services: Services, caller: Caller, dataset_id: str, change: DatasetChange) -> DatasetView:
+    """Change a dataset's privacy and descriptive attributes (renaming is not supported yet)."""
+    project, table = _readable_table(services, caller, dataset_id)
+    _require_write(caller.principal)
+    privacy = change.privacy.lower() if change.privacy is not None else None
+    if privacy is not None and privacy not in PRIVACIES:
+        raise E.PermissionDenied(
+            f"privacy must be one of {', '.join(p.upper() for p in PRIVACIES)}",
+            code="datasets.invalidPrivacy",
+        )
+    if change.name is not None and change.name != table.name:
+        raise E.InvalidInput(
+            "renaming a dataset is not supported yet; rename its table with ALTER TABLE … RENAME TO",
+            code="datasets.renameUnsupported",
+        )
+    with services.catalog.session() as s:
+        row = s.get(StoredTable, table.id)
+        if row is None:
+            raise E.NotFound(f"Visualization not found: {dataset_id}", code="datasets.notFound")
+        definition = dict(row.definition or {})
+        attributes = dict(definition.get("dataset") or {})
+        for key, value in change.text.items():
+            if key in TEXT_ATTRIBUTES:
+                attributes[key] = value
+        if change.tags is not None:
+            attributes["tags"] = [str(t) for t in change.tags]
+        definition["dataset"] = attributes
+        row.definition = definition
+        if privacy is not None:
+            row.privacy = privacy
+        s.flush()
+        return _view(row, project)
+
+
+def dependent_maps(services: Services, project: Project, table: StoredTable) -> list[str]:
+    """The maps that use a dataset (a delete without ``force`` is refused while there are some).
+
+    entrepot has no maps yet: none.
+    """
+    return []
+
+
+def delete_dataset(services: Services, caller: Caller, dataset_id: str, *, force: bool = True) -> None:
+    """Drop a dataset's table (lake and catalog, with its metadata)."""
+    project, table = _readable_table(services, caller, dataset_id)
+    _require_write(caller.principal)
+    maps = dependent_maps(services, project, table)
+    if maps and not force:
+        raise E.Conflict(f"the dataset is used by {len(maps)} maps", code="datasets.hasDependentMaps")
+    ref = TableRef(DEFAULT_SCHEMA, table.name)
+    with services.sql.sandbox(lake_name(services, project.id)).cursor(write=True) as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {ref.sql}")
+    with services.catalog.session() as s:
+        s.execute(delete(TableMetadata).where(TableMetadata.table_id == table.id))
+        s.execute(delete(StoredTable).where(StoredTable.id == table.id))
