@@ -220,6 +220,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Most layers (tables) one CARTO import may create (CARTO's limit); more fail with error 1019.",
     )
+    carto_sync_min_interval: int = Field(
+        900,
+        ge=1,
+        description="Shortest interval (seconds) of a CARTO sync table, and the least time between two runs a "
+        "sync_now may ask for (CARTO's 900 s); shorter intervals are refused with 400.",
+    )
+    carto_sync_max_retries: int = Field(
+        5,
+        ge=0,
+        description="Consecutive failed runs after which a CARTO sync table stops being scheduled (a sync_now "
+        "or an update starts it again); failed runs are retried at the sync's interval until then.",
+    )
 
     # --- exports ----------------------------------------------------------------------------
     export_retention_days: float = Field(

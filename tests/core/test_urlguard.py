@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import socket
 import ssl
@@ -294,7 +295,11 @@ def test_download_allowed(base: str, tmp_path: Path, allowed: list[str]) -> None
     )
     assert dest.read_bytes() == BODY
     assert result == DownloadResult(
-        path=dest, size=len(BODY), content_type="text/csv", final_url=f"{base}/file.csv"
+        path=dest,
+        size=len(BODY),
+        content_type="text/csv",
+        final_url=f"{base}/file.csv",
+        sha256=hashlib.sha256(BODY).hexdigest(),  # computed while streaming
     )
     assert progress[-1] == (len(BODY), len(BODY))
     assert len(progress) > 1

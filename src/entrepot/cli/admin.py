@@ -20,6 +20,7 @@ from entrepot.cli.options import (
     settings_from,
 )
 from entrepot.core import auth
+from entrepot.core.organizations import create_organization
 from entrepot.core.projects import create_project, get_project, list_projects
 from entrepot.core.services import Services
 
@@ -56,6 +57,24 @@ def projects_create(
     else:
         out.print(f"project {created.project.name} (id {created.project.id}); master token, shown once:")
         print(created.master.token)
+
+
+@projects.command("organization")
+def projects_organization(
+    name: str,
+    admin: Annotated[str, typer.Option(help="The project that administers it (CARTO's org admin).")],
+    email: Annotated[str, typer.Option(help="The admin user's e-mail.")] = "",
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    catalog_url: CatalogUrl = None,
+) -> None:
+    """Create a CARTO organization administered by a project (see docs/carto.md, Users)."""
+    services = _open(data_dir, config, catalog_url)
+    try:
+        create_organization(services.catalog, name, admin, email)
+    finally:
+        services.close()
+    out.print(f"organization {name}, administered by project {admin}")
 
 
 @projects.command("list")

@@ -7,8 +7,10 @@ license, attributions, title, source, display name) live in the table's definiti
 ``"dataset"``. Callers see the datasets they may read (anonymous callers and CARTO keys: the
 public and link ones too); changing or deleting one needs write access to the bucket.
 
-Deleting a dataset drops its table. CARTO refuses that while maps use it (unless forced);
-entrepot has no maps yet, so :func:`dependent_maps` is the hook that answers none.
+Deleting a dataset drops its table and the maps that show only it (a map that shows other
+datasets too loses the layer), as CARTO's server does: the SDK's ``Dataset.delete()`` refuses
+client-side while ``dependent_visualizations_count`` is positive, ``force_delete()`` sends the
+same request. :func:`dependent_maps` finds the maps (``carto_visualizations``) using a dataset.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from sqlalchemy import delete, func, or_, select
 from entrepot.core import errors as E
 from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, Project, StoredTable, TableMetadata
+from entrepot.core.catalog.models import CartoVisualization
+from entrepot.core.clock import utcnow
 from entrepot.core.engine.tables import TableRef
 from entrepot.core.sql.authorize import member_project
 from entrepot.core.sql.namespace import DEFAULT_SCHEMA
@@ -37,6 +41,17 @@ TEXT_ATTRIBUTES = ("description", "license", "attributions", "title", "source", 
 
 
 @dataclass(frozen=True)
+class MapSummary:
+    """A map that uses a dataset, as ``dependent_visualizations`` lists it."""
+
+    id: str
+    name: str
+    privacy: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class DatasetView:
     id: str
     name: str
@@ -49,6 +64,7 @@ class DatasetView:
     updated_at: datetime
     attributes: dict[str, Any] = field(default_factory=dict)  # description, tags, license…
     geometry: bool = False  # cartodbfied (has the_geom)
+    maps: tuple[MapSummary, ...] = ()  # the maps using it, newest change first
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,7 @@ def _readable(principal: Principal, table: StoredTable) -> bool:
     return not principal.anonymous and principal.table_access(DEFAULT_SCHEMA, table.name) is not None
 
 
-def _view(table: StoredTable, project: Project) -> DatasetView:
+def _view(table: StoredTable, project: Project, maps: Any = ()) -> DatasetView:
     definition = table.definition or {}
     return DatasetView(
         id=table.uuid,
@@ -81,6 +97,22 @@ def _view(table: StoredTable, project: Project) -> DatasetView:
         updated_at=table.last_change_at or table.created_at,
         attributes=dict(definition.get("dataset") or {}),
         geometry=bool(definition.get("cartodbfied")),
+        maps=tuple(
+            MapSummary(m.uuid, m.name, m.privacy, m.created_at, m.updated_at)
+            for m in maps
+            if table.uuid in (m.tables or [])
+        ),
+    )
+
+
+def project_maps(session: Any, project_id: int) -> list[CartoVisualization]:
+    """Every map of a project, newest change first."""
+    return list(
+        session.scalars(
+            select(CartoVisualization)
+            .where(CartoVisualization.project_id == project_id)
+            .order_by(CartoVisualization.updated_at.desc(), CartoVisualization.id.desc())
+        )
     )
 
 
@@ -101,10 +133,11 @@ def list_datasets(
     per_page = max(1, min(per_page, MAX_PAGE_SIZE))
     with services.catalog.session(readonly=True) as s:
         tables = list(s.scalars(_query(project)))
+        maps = project_maps(s, project.id)
     visible = [t for t in tables if _readable(caller.principal, t)]
     visible.sort(key=lambda t: (t.last_change_at or t.created_at, t.id), reverse=True)
     start = (page - 1) * per_page
-    return [_view(t, project) for t in visible[start : start + per_page]], len(visible)
+    return [_view(t, project, maps) for t in visible[start : start + per_page]], len(visible)
 
 
 def _find(services: Services, project: Project, id_or_name: str) -> StoredTable | None:
@@ -124,13 +157,24 @@ def _readable_table(services: Services, caller: Caller, id_or_name: str) -> tupl
     return project, table
 
 
+def dataset_of(services: Services, project: Project, table_uuid: str) -> DatasetView:
+    """A dataset of ``project`` by its id, whoever asks (a map's layers; the caller read the map)."""
+    with services.catalog.session(readonly=True) as s:
+        table = s.scalars(_query(project).where(StoredTable.uuid == table_uuid)).first()
+        if table is None:
+            raise E.NotFound(f"Visualization not found: {table_uuid}", code="datasets.notFound")
+        return _view(table, project, project_maps(s, project.id))
+
+
 def get_dataset(services: Services, caller: Caller, id_or_name: str) -> DatasetView:
     """A dataset by id, else by name."""
     project, table = _readable_table(services, caller, id_or_name)
-    return _view(table, project)
+    with services.catalog.session(readonly=True) as s:
+        maps = project_maps(s, project.id)
+    return _view(table, project, maps)
 
 
-def _require_write(principal: Principal) -> None:
+def require_write(principal: Principal) -> None:
     principal.require_authenticated()
     if principal.bucket_access(DEFAULT_SCHEMA) != "write":
         raise E.PermissionDenied(
@@ -142,7 +186,7 @@ def _require_write(principal: Principal) -> None:
 def update_dataset(services: Services, caller: Caller, dataset_id: str, change: DatasetChange) -> DatasetView:
     """Change a dataset's privacy and descriptive attributes (renaming is not supported yet)."""
     project, table = _readable_table(services, caller, dataset_id)
-    _require_write(caller.principal)
+    require_write(caller.principal)
     privacy = change.privacy.lower() if change.privacy is not None else None
     if privacy is not None and privacy not in PRIVACIES:
         raise E.PermissionDenied(
@@ -170,21 +214,32 @@ def update_dataset(services: Services, caller: Caller, dataset_id: str, change: 
         if privacy is not None:
             row.privacy = privacy
         s.flush()
-        return _view(row, project)
+        return _view(row, project, project_maps(s, project.id))
 
 
 def dependent_maps(services: Services, project: Project, table: StoredTable) -> list[str]:
-    """The maps that use a dataset (a delete without ``force`` is refused while there are some).
+    """The ids of the maps that use a dataset (a delete without ``force`` is refused while there are some)."""
+    with services.catalog.session(readonly=True) as s:
+        return [m.uuid for m in project_maps(s, project.id) if table.uuid in (m.tables or [])]
 
-    entrepot has no maps yet: none.
-    """
-    return []
+
+def _drop_from_maps(session: Any, project: Project, table_uuid: str) -> None:
+    """Delete the maps that show only ``table_uuid``; remove it from the others."""
+    for m in project_maps(session, project.id):
+        if table_uuid not in (m.tables or []):
+            continue
+        rest = [t for t in m.tables if t != table_uuid]
+        if rest:
+            m.tables = rest
+            m.updated_at = utcnow()
+        else:
+            session.delete(m)
 
 
 def delete_dataset(services: Services, caller: Caller, dataset_id: str, *, force: bool = True) -> None:
     """Drop a dataset's table (lake and catalog, with its metadata)."""
     project, table = _readable_table(services, caller, dataset_id)
-    _require_write(caller.principal)
+    require_write(caller.principal)
     maps = dependent_maps(services, project, table)
     if maps and not force:
         raise E.Conflict(f"the dataset is used by {len(maps)} maps", code="datasets.hasDependentMaps")
@@ -194,3 +249,4 @@ def delete_dataset(services: Services, caller: Caller, dataset_id: str, *, force
     with services.catalog.session() as s:
         s.execute(delete(TableMetadata).where(TableMetadata.table_id == table.id))
         s.execute(delete(StoredTable).where(StoredTable.id == table.id))
+        _drop_from_maps(s, project, table.uuid)

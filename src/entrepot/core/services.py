@@ -40,6 +40,9 @@ CORE_JOB_MODULES = (
     "entrepot.core.sql.batch",
     "entrepot.core.exports.jobs",
     "entrepot.core.imports.jobs",
+    "entrepot.core.viz_exports",
+    "entrepot.core.organizations",
+    "entrepot.core.imports.sync",
     "entrepot.core.access_keys",
 )
 

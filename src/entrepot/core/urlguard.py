@@ -44,6 +44,7 @@ Design choices
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import os
 import socket
@@ -51,7 +52,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -68,6 +69,7 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ALLOWED_SETTING = "ENTREPOT_URL_IMPORT_ALLOWED_HOSTS"
 _MAX_BYTES_SETTING = "ENTREPOT_URL_IMPORT_MAX_BYTES"
 _TIMEOUT_SETTING = "ENTREPOT_URL_IMPORT_TIMEOUT"
+_CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _METADATA = ipaddress.ip_address("169.254.169.254")
 _WATCHDOG_POLL = 0.05
@@ -90,6 +92,14 @@ class DownloadResult:
     """The URL the body came from, after redirects."""
     content_encoding: str | None = None
     """The ``Content-Encoding`` of the final response (bytes are stored undecoded)."""
+    etag: str | None = None
+    """The ``ETag`` of the final response, if it sent one."""
+    last_modified: str | None = None
+    """The ``Last-Modified`` of the final response, if it sent one."""
+    sha256: str | None = None
+    """The SHA-256 (hex) of the bytes written, computed while streaming; None when not modified."""
+    not_modified: bool = False
+    """The source answered 304 to the conditional ``headers``: nothing was written, ``dest`` is absent."""
 
 
 # --- checking ------------------------------------------------------------------------------
@@ -355,6 +365,8 @@ class _Download:
         self.on_progress = on_progress
         self.cancelled = cancelled
         self.deadline = time.monotonic() + timeout
+        self.headers: dict[str, str] = {}
+        self.digest = hashlib.sha256()
 
     # errors -----------------------------------------------------------------------------
     def timed_out(self, url: httpx.URL) -> InvalidInput:
@@ -397,6 +409,7 @@ class _Download:
             "Host": target.url.netloc.decode("ascii"),
             "Accept-Encoding": "identity",
             "User-Agent": "entrepot-url-import",
+            **self.headers,
         }
         extensions: dict[str, object] = {}
         if target.url.scheme == "https" and not target.host_is_ip:
@@ -439,6 +452,7 @@ class _Download:
                 if size > self.max_bytes:
                     raise self.too_large(url)
                 buffer += piece
+                self.digest.update(piece)
                 if len(buffer) >= self.chunk_size:
                     out.write(buffer)
                     buffer.clear()
@@ -471,6 +485,7 @@ def download(
     cancelled: threading.Event | None = None,
     label: str = "dataUrl",
     ssl_context: ssl.SSLContext | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> DownloadResult:
     """Download ``url`` into ``dest`` after :func:`check_url` accepted it (and every redirect hop).
 
@@ -478,6 +493,8 @@ def download(
     total_or_None)`` is called after each written chunk; a set ``cancelled`` event stops it
     with :class:`JobCancelled`. ``ssl_context`` replaces the default certificate
     verification (e.g. to trust a private CA); verification is never switched off.
+    ``headers`` are conditional request headers (``If-None-Match``, ``If-Modified-Since``): a
+    304 answer to them returns a result with ``not_modified`` set and writes nothing.
     Raises :class:`InvalidInput` (refused URL, HTTP error status, connection failure,
     timeout) or :class:`PayloadTooLarge`; ``dest`` is only created on success.
     """
@@ -491,6 +508,8 @@ def download(
         on_progress=on_progress,
         cancelled=cancelled,
     )
+    conditional = {k: v for k, v in (headers or {}).items() if k.lower() in _CONDITIONAL and v}
+    job.headers = conditional
     target = _check(url, job.allow, label)
     job.check_stop(target.url)
 
@@ -527,6 +546,17 @@ def download(
                         hops += 1
                         target = _check(next_url, job.allow, label, via=str(target.url))
                         continue
+                    if status == 304 and conditional:
+                        result = DownloadResult(
+                            path=dest,
+                            size=0,
+                            content_type=response.headers.get("content-type"),
+                            final_url=str(target.url),
+                            etag=response.headers.get("etag"),
+                            last_modified=response.headers.get("last-modified"),
+                            not_modified=True,
+                        )
+                        break
                     if not 200 <= status < 300:
                         phrase = f" {response.reason_phrase}" if response.reason_phrase else ""
                         raise InvalidInput(
@@ -541,13 +571,19 @@ def download(
                         content_type=response.headers.get("content-type"),
                         final_url=str(target.url),
                         content_encoding=response.headers.get("content-encoding"),
+                        etag=response.headers.get("etag"),
+                        last_modified=response.headers.get("last-modified"),
+                        sha256=job.digest.hexdigest(),
                     )
                     break
                 finally:
                     watchdog.detach()
                     with contextlib.suppress(Exception):
                         response.close()
-        os.replace(tmp, dest)
+        if result.not_modified:
+            tmp.unlink()
+        else:
+            os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

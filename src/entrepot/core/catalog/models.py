@@ -475,3 +475,125 @@ class CartoApiKey(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_carto_api_keys_project_name"),)
+
+
+class CartoVisualization(Base):
+    """A CARTO map (a *derived* visualization): a name, CARTO's descriptive attributes, and the
+    datasets it shows (``tables``: the uuids of default-schema tables, in layer order).
+
+    An import with ``create_vis`` creates one; ``dependent_visualizations_count`` of a dataset
+    counts the maps whose ``tables`` name it.
+    """
+
+    __tablename__ = "carto_visualizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    privacy: Mapped[str] = mapped_column(String(16), nullable=False, default="private")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    tables: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_carto_visualizations_project", "project_id", "id"),)
+
+
+class CartoVisualizationExport(Base):
+    """A ``.carto`` export of a visualization (or a dataset): its lifecycle is the durable job
+    ``job_id``; the file is the blob ``blob_key`` until ``expires_at``."""
+
+    __tablename__ = "carto_visualization_exports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    visualization_uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    blob_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    file_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_carto_visualization_exports_project", "project_id", "id"),
+        Index("ix_carto_visualization_exports_expires_at", "expires_at"),
+    )
+
+
+class CartoOrganization(Base):
+    """A CARTO organization: a named group of projects (its users) with one admin project, whose
+    master tokens manage the others through the users API."""
+
+    __tablename__ = "carto_organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    admin_project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+
+class CartoUser(Base):
+    """A project as a CARTO user of an organization: its e-mail, the password (scrypt hash, never
+    shown) and CARTO's profile fields (``attributes``). The admin project has a row too."""
+
+    __tablename__ = "carto_users"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("carto_organizations.id", ondelete="CASCADE"), nullable=False
+    )
+    email: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_carto_users_organization", "organization_id"),)
+
+
+class CartoSynchronization(Base):
+    """A CARTO sync table: the file at ``url`` re-imported into one table every ``interval`` seconds.
+
+    ``run_at`` is when the next run is due (None: never again, e.g. its key was revoked); the
+    maintenance sweep claims a due row with a conditional UPDATE in the transaction that queues
+    its job (``job_id``), so the schedule survives restarts and a run is never queued twice.
+    ``table_id`` is the table the first run created (the sync dies with it); ``token_id`` the
+    token it runs as. ``etag``/``last_modified`` (the source's headers) and ``checksum`` (SHA-256
+    of its bytes) let a run skip a source that has not changed. ``options``: the import options.
+    """
+
+    __tablename__ = "carto_synchronizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="SET NULL"), nullable=True)
+    table_id: Mapped[int | None] = mapped_column(ForeignKey("tables.id", ondelete="CASCADE"), nullable=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    interval: Mapped[int] = mapped_column(Integer, nullable=False)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    run_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ran_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    modified_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    etag: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    checksum: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    retried_times: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the core's code
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_carto_synchronizations_project", "project_id", "id"),
+        Index("ix_carto_synchronizations_run_at", "run_at"),
+        Index("ix_carto_synchronizations_table", "table_id"),
+    )

@@ -49,7 +49,7 @@ EXTENSIONS = {
     ".geoparquet": PARQUET,
     ".xlsx": XLSX,
 }
-ARCHIVES = (".zip",)
+ARCHIVES = (".zip", ".carto")  # a .carto file is a zip (carto_file.py)
 COMPRESSED = (".gz",)
 # files that come along with a layer's file in an archive (a Shapefile's parts, metadata)
 SIDECARS = frozenset({".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml", ".qmd", ".md", ".pdf"})

@@ -13,11 +13,15 @@ API shows as CARTO's states):
 3. guessing: in one lake transaction, each table is created from its ``SELECT`` (``the_geom``
    derived there) and cartodbfied (``core.sql.table_model.cartodbfy``); the catalog rows follow,
    with the import's privacy. A failure anywhere leaves no table behind.
+
+With ``create_vis`` (and always for a ``.carto`` file, ``carto_file.py``), a map showing the new
+tables is created last (``core/visualizations.py``); its id is the result's ``visualization_id``.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 import uuid as uuidlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +30,11 @@ from urllib.parse import unquote, urlsplit
 import duckdb
 
 from entrepot.core import errors as E
-from entrepot.core import urlguard
+from entrepot.core import urlguard, visualizations
 from entrepot.core.engine.statements import interrupt_on_cancel
 from entrepot.core.engine.tables import TableRef, table_names, transaction
 from entrepot.core.files.rows import safe_name
-from entrepot.core.imports import archive, formats
+from entrepot.core.imports import archive, carto_file, formats
 from entrepot.core.imports.service import GUESSING, IMPORTING, KIND, UNPACKING, ImportedTable
 from entrepot.core.inflate import gunzip_file, starts_with_gzip_magic
 from entrepot.core.jobs import JobContext, JobRegistry
@@ -81,13 +85,15 @@ def run(ctx: JobContext[Services]) -> dict[str, Any]:
         work.mkdir(parents=True)
         try:
             ctx.progress(UNPACKING)
-            files = _unpack(ctx, _fetch(ctx, work), work)
+            files = unpack(services.settings.import_max_inflated_bytes, _fetch(ctx, work), work)
+            definition, files = carto_file.take_definition(files)
             ctx.check_cancelled()
             ctx.progress(IMPORTING)
             tables = _create_tables(ctx, box, files)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         created = _finish(ctx, project, tables)
+        map_id = _create_map(ctx, project.id, created, definition)
     finally:
         if params.get("blob_key"):
             services.blobs.delete(params["blob_key"])
@@ -96,7 +102,30 @@ def run(ctx: JobContext[Services]) -> dict[str, Any]:
         "tables": [{"id": t.id, "name": t.name} for t in created],
         "table_name": created[0].name,
         "table_id": created[0].id,
+        "visualization_id": map_id,
     }
+
+
+def _create_map(
+    ctx: JobContext[Services],
+    project_id: int,
+    created: list[ImportedTable],
+    definition: carto_file.CartoDefinition | None,
+) -> str | None:
+    """The map of ``create_vis`` (or the one a ``.carto`` file describes) over the new tables."""
+    if definition is not None and definition.name is not None:
+        return visualizations.create_map(
+            ctx.services,
+            project_id,
+            [t.id for t in created],
+            name=definition.name,
+            privacy=definition.privacy,
+            attributes=definition.attributes,
+        )
+    if ctx.params.get("create_vis"):
+        privacy = ctx.params.get("privacy") or "private"
+        return visualizations.create_map(ctx.services, project_id, [t.id for t in created], privacy=privacy)
+    return None
 
 
 # -- 1. unpacking --------------------------------------------------------------------------------
@@ -113,41 +142,58 @@ def _fetch(ctx: JobContext[Services], work: Path) -> Path:
             shutil.copyfileobj(src, out, COPY_CHUNK)
         return dest
     if source == "url":
-        url = str(params["url"])
-        settings = services.settings
-        name = _url_name(url)
-        try:
-            result = urlguard.download(
-                url,
-                work / "download",
-                allowed=settings.url_import_allowed_hosts,
-                max_bytes=settings.url_import_max_bytes,
-                timeout=settings.url_import_timeout,
-                cancelled=ctx.cancelled,
-                label="url",
-            )
-        except E.PayloadTooLarge as exc:
-            raise E.PayloadTooLarge(exc.message, code="imports.tooLarge") from None
-        except E.InvalidInput as exc:
-            details = exc.details or {}
-            status = details.get("status")
-            code = "imports.downloadFailed"
-            if status == 404:
-                code = "imports.urlNotFound"
-            elif status in (401, 403):
-                code = "imports.urlForbidden"
-            elif status is None and "url" in details:
-                code = "imports.urlRefused"
-            raise E.InvalidInput(exc.message, code=code, details=details) from None
-        if formats.format_of(Path(name)) is None and not name.lower().endswith(
-            (*formats.ARCHIVES, *formats.COMPRESSED)
-        ):
-            content_type = (result.content_type or "").split(";")[0].strip().lower()
-            name = Path(name).stem + CONTENT_TYPES.get(content_type, Path(name).suffix)
-        dest = work / name
-        result.path.rename(dest)
-        return dest
+        return fetch_url(services, str(params["url"]), work, cancelled=ctx.cancelled)[0]
     raise E.InvalidInput("the import has no file nor URL to import", code="imports.noSource")
+
+
+def fetch_url(
+    services: Services,
+    url: str,
+    work: Path,
+    *,
+    cancelled: threading.Event | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[Path, urlguard.DownloadResult]:
+    """Download ``url`` through the URL guard into ``work``: the file (named for its format) and the result.
+
+    ``headers`` are conditional headers (``If-None-Match``…); when the source answers 304 the
+    result says ``not_modified`` and the file does not exist. Errors carry the import's codes.
+    """
+    settings = services.settings
+    name = _url_name(url)
+    try:
+        result = urlguard.download(
+            url,
+            work / "download",
+            allowed=settings.url_import_allowed_hosts,
+            max_bytes=settings.url_import_max_bytes,
+            timeout=settings.url_import_timeout,
+            cancelled=cancelled,
+            label="url",
+            headers=headers,
+        )
+    except E.PayloadTooLarge as exc:
+        raise E.PayloadTooLarge(exc.message, code="imports.tooLarge") from None
+    except E.InvalidInput as exc:
+        details = exc.details or {}
+        status = details.get("status")
+        code = "imports.downloadFailed"
+        if status == 404:
+            code = "imports.urlNotFound"
+        elif status in (401, 403):
+            code = "imports.urlForbidden"
+        elif status is None and "url" in details:
+            code = "imports.urlRefused"
+        raise E.InvalidInput(exc.message, code=code, details=details) from None
+    if formats.format_of(Path(name)) is None and not name.lower().endswith(
+        (*formats.ARCHIVES, *formats.COMPRESSED)
+    ):
+        content_type = (result.content_type or "").split(";")[0].strip().lower()
+        name = Path(name).stem + CONTENT_TYPES.get(content_type, Path(name).suffix)
+    dest = work / name
+    if not result.not_modified:
+        result.path.rename(dest)
+    return dest, result
 
 
 def _url_name(url: str) -> str:
@@ -158,9 +204,11 @@ def _url_name(url: str) -> str:
         return "download"
 
 
-def _unpack(ctx: JobContext[Services], path: Path, work: Path) -> list[Path]:
-    """The files to import: ``path`` itself, its inflated gzip content, or a zip archive's members."""
-    limit = ctx.services.settings.import_max_inflated_bytes
+def unpack(limit: int, path: Path, work: Path) -> list[Path]:
+    """The files to import: ``path`` itself, its inflated gzip content, or a zip archive's members.
+
+    ``limit`` bounds what inflating or extracting may produce (``import_max_inflated_bytes``).
+    """
     if path.stat().st_size == 0:
         raise E.InvalidInput(f"{path.name} is empty", code="imports.emptyFile")
     lower = path.name.lower()
@@ -195,32 +243,55 @@ def _unpack(ctx: JobContext[Services], path: Path, work: Path) -> list[Path]:
 # -- 2. and 3. importing and guessing ------------------------------------------------------------
 
 
-def _create_tables(ctx: JobContext[Services], box: Any, files: list[Path]) -> dict[TableRef, Definition]:
-    settings = ctx.services.settings
-    params = ctx.params
+def read_layers(
+    cur: duckdb.DuckDBPyConnection, settings: Any, files: list[Path], params: dict[str, Any]
+) -> list[tuple[formats.Layer, str]]:
+    """Each layer of ``files`` with the ``SELECT`` that reads it (import options from ``params``)."""
     options = formats.ReadOptions(
         type_guessing=bool(params.get("type_guessing", True)),
         quoted_fields_guessing=bool(params.get("quoted_fields_guessing", True)),
         max_columns=settings.carto_import_max_columns,
     )
+    layers = formats.layers_of(cur, files, params.get("table_name"), settings.carto_import_max_layers)
+    return [(layer, formats.select_of(cur, layer, options)) for layer in layers]
+
+
+def create_table(
+    ctx: JobContext[Services],
+    cur: duckdb.DuckDBPyConnection,
+    layer: formats.Layer,
+    select: str,
+    ref: TableRef,
+    *,
+    replace: bool = False,
+) -> Definition:
+    """``CREATE [OR REPLACE] TABLE ref AS select``, cartodbfied; run it inside a lake transaction."""
+    verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+    try:
+        cur.execute(f"{verb} {ref.sql} AS {select}")
+    except duckdb.InterruptException:
+        ctx.check_cancelled()
+        raise
+    except duckdb.Error as exc:
+        raise formats.load_error(layer, exc) from None
+    return cartodbfy(cur, ref, None)
+
+
+def _create_tables(ctx: JobContext[Services], box: Any, files: list[Path]) -> dict[TableRef, Definition]:
+    settings = ctx.services.settings
+    params = ctx.params
     definitions: dict[TableRef, Definition] = {}
     with box.cursor(write=True) as cur, interrupt_on_cancel(ctx, cur):
-        layers = formats.layers_of(cur, files, params.get("table_name"), settings.carto_import_max_layers)
-        selects = [formats.select_of(cur, layer, options) for layer in layers]
+        read = read_layers(cur, settings, files, params)
+        layers = [layer for layer, _ in read]
+        selects = [select for _, select in read]
         taken = {n.lower() for n in table_names(cur, DEFAULT_SCHEMA)}
         refs = [TableRef(DEFAULT_SCHEMA, formats.unique_name(layer.name, taken)) for layer in layers]
         ctx.check_cancelled()
         ctx.progress(GUESSING)
         with transaction(cur, translate_errors=False):
             for layer, select, ref in zip(layers, selects, refs, strict=True):
-                try:
-                    cur.execute(f"CREATE TABLE {ref.sql} AS {select}")
-                except duckdb.InterruptException:
-                    ctx.check_cancelled()
-                    raise
-                except duckdb.Error as exc:
-                    raise formats.load_error(layer, exc) from None
-                definitions[ref] = cartodbfy(cur, ref, None)
+                definitions[ref] = create_table(ctx, cur, layer, select, ref)
         project = member_project(ctx.services, job_principal(ctx), ctx.project_id)
         sync_catalog(ctx.services, project, cur, dict(definitions))
     return definitions

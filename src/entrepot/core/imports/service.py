@@ -75,6 +75,7 @@ class ImportView:
     display_name: str | None
     original_url: str | None
     tables: list[ImportedTable]
+    visualization_id: str | None  # the map it created (create_vis, a .carto file), else None
     error_code: str | None  # the core's code (imports.emptyFile…); the face maps it to CARTO's
     error_message: str | None
     created_at: datetime
@@ -92,7 +93,7 @@ def create_import(
     principal = caller.principal
     principal.require_authenticated()
     project = member_project(services, principal, caller.project)
-    _require_create(principal)
+    require_create(principal)
     if options.privacy not in PRIVACIES:
         raise E.InvalidInput(
             f"privacy must be one of {', '.join(p.upper() for p in PRIVACIES)}", code="imports.invalidPrivacy"
@@ -153,7 +154,7 @@ def list_imports(services: Services, caller: Caller) -> list[ImportView]:
     return [view(job, project.name) for job in jobs]
 
 
-def _require_create(principal: Any) -> None:
+def require_create(principal: Any) -> None:
     if not principal.may_create_in(DEFAULT_SCHEMA):
         raise E.PermissionDenied(
             "this key may not create tables: an import needs a create grant on the schema "
@@ -211,6 +212,7 @@ def view(job: Job, project: str) -> ImportView:
         display_name=params.get("filename") or params.get("url"),
         original_url=params.get("url"),
         tables=[ImportedTable(t["id"], t["name"]) for t in results.get("tables") or []],
+        visualization_id=results.get("visualization_id"),
         error_code=(error.get("code") or "imports.failed") if state == "failure" else None,
         error_message=error.get("message") if state == "failure" else None,
         created_at=job.created_at,

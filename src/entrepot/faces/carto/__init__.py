@@ -12,7 +12,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from entrepot.core.errors import Kind
-from entrepot.faces.carto import api_keys, datasets, imports, sql
+from entrepot.faces.carto import (
+    api_keys,
+    datasets,
+    imports,
+    sql,
+    synchronizations,
+    users,
+    visualizations,
+    viz_exports,
+)
 from entrepot.faces.carto.deps import PREFIXES, render_error
 from entrepot.faces.face import Face
 
@@ -26,6 +35,10 @@ def router() -> APIRouter:
     r.include_router(api_keys.router())
     r.include_router(imports.router())
     r.include_router(datasets.router())
+    r.include_router(synchronizations.router())
+    r.include_router(visualizations.router())
+    r.include_router(viz_exports.router())
+    r.include_router(users.router())
     return r
 
 

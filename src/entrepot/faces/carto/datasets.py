@@ -1,5 +1,5 @@
-"""Datasets: ``api/v1/viz`` with ``type=table`` (list, show by id or name, PUT, DELETE) and
-``api/v1/tables/<id>``, in CARTO's visualization JSON. Maps (``type=derived``) list empty."""
+"""Datasets in CARTO's visualization JSON (``dataset_json``; the ``api/v1/viz`` routes that show
+them are in ``visualizations.py``) and ``api/v1/tables/<id>``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 
 from entrepot.core import datasets
 from entrepot.core import errors as E
-from entrepot.core.datasets import DatasetChange, DatasetView
-from entrepot.faces.carto.deps import caller, params_of
+from entrepot.core.datasets import DatasetChange, DatasetView, MapSummary
+from entrepot.faces.carto.deps import caller
 from entrepot.faces.carto.routing import add_routes
 from entrepot.faces.http import services_of
 
@@ -55,7 +55,19 @@ def _table(v: DatasetView) -> dict[str, Any]:
     }
 
 
-def dataset_json(v: DatasetView, base_url: str) -> dict[str, Any]:
+def map_summary_json(m: MapSummary) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "type": "derived",
+        "privacy": m.privacy.upper(),
+        "created_at": _iso(m.created_at),
+        "updated_at": _iso(m.updated_at),
+    }
+
+
+def dataset_json(v: DatasetView, base_url: str, dependent: int = 0) -> dict[str, Any]:
+    """A dataset's JSON; ``dependent``: how many of its maps ``dependent_visualizations`` lists."""
     a = v.attributes
     return {
         "id": v.id,
@@ -91,58 +103,22 @@ def dataset_json(v: DatasetView, base_url: str) -> dict[str, Any]:
         "auth_tokens": [],
         "stats": {},
         "related_tables": [],
-        "dependent_visualizations_count": 0,
-        "dependent_visualizations": [],
+        "dependent_visualizations_count": len(v.maps),
+        "dependent_visualizations": [map_summary_json(m) for m in v.maps[: max(0, dependent)]],
         "permission": _permission(v),
         "table": _table(v),
     }
 
 
-def _base(request: Request) -> str:
+def base_of(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _int(raw: Any, default: int) -> int:
+def int_param(raw: Any, default: int) -> int:
     try:
         return int(raw) if raw not in (None, "") else default
     except (TypeError, ValueError):
         raise E.InvalidInput(f"not an integer: {raw!r}", code="datasets.invalidParam") from None
-
-
-async def index(request: Request) -> Response:
-    params = dict(request.query_params)
-    call = await caller(request, request.path_params.get("project"), params)
-    if params.get("type", "table") != "table":  # maps: entrepot has none yet
-        views: list[DatasetView] = []
-        total = 0
-    else:
-        views, total = await run_in_threadpool(
-            lambda: datasets.list_datasets(
-                services_of(request),
-                call,
-                page=_int(params.get("page"), 1),
-                per_page=_int(params.get("per_page"), datasets.PAGE_SIZE),
-            )
-        )
-    return JSONResponse(
-        {
-            "visualizations": [dataset_json(v, _base(request)) for v in views],
-            "total_entries": total,
-            "total_user_entries": total,
-            "total_likes": 0,
-            "total_shared": 0,
-            "total_locked": 0,
-        }
-    )
-
-
-async def show(request: Request) -> Response:
-    params = dict(request.query_params)
-    call = await caller(request, request.path_params.get("project"), params)
-    view = await run_in_threadpool(
-        datasets.get_dataset, services_of(request), call, request.path_params["viz_id"]
-    )
-    return JSONResponse(dataset_json(view, _base(request)))
 
 
 def change_of(params: dict[str, Any]) -> DatasetChange:
@@ -159,27 +135,6 @@ def change_of(params: dict[str, Any]) -> DatasetChange:
     )
 
 
-async def update(request: Request) -> Response:
-    params = await params_of(request)
-    call = await caller(request, request.path_params.get("project"), params)
-    viz_id = request.path_params["viz_id"]
-    if params.get("id") not in (None, viz_id):
-        raise E.PermissionDenied("the body's id is not the dataset's", code="datasets.idMismatch")
-    view = await run_in_threadpool(
-        datasets.update_dataset, services_of(request), call, viz_id, change_of(params)
-    )
-    return JSONResponse(dataset_json(view, _base(request)))
-
-
-async def remove(request: Request) -> Response:
-    params = dict(request.query_params)
-    call = await caller(request, request.path_params.get("project"), params)
-    await run_in_threadpool(
-        datasets.delete_dataset, services_of(request), call, request.path_params["viz_id"]
-    )
-    return Response(status_code=204)
-
-
 async def table(request: Request) -> Response:
     params = dict(request.query_params)
     call = await caller(request, request.path_params.get("project"), params)
@@ -188,7 +143,7 @@ async def table(request: Request) -> Response:
     )
     body = _table(view)
     body["schema"] = [[c, ""] for c in view.columns]
-    body["table_visualization"] = dataset_json(view, _base(request))
+    body["table_visualization"] = dataset_json(view, base_of(request))
     body["description"] = view.attributes.get("description")
     return JSONResponse(body)
 
@@ -198,10 +153,6 @@ def router() -> APIRouter:
     add_routes(
         r,
         [
-            ("/api/v1/viz/{viz_id}", show, ["GET"], "A dataset, by id or name"),
-            ("/api/v1/viz/{viz_id}", update, ["PUT"], "Change a dataset's privacy, description, tags…"),
-            ("/api/v1/viz/{viz_id}", remove, ["DELETE"], "Delete a dataset and its table"),
-            ("/api/v1/viz", index, ["GET"], "List datasets (type=table)"),
             ("/api/v1/tables/{table_id}", table, ["GET"], "A dataset's table"),
         ],
         PATH_PARAMETERS,

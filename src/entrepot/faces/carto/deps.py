@@ -30,8 +30,13 @@ PREFIXES = (
     "/api/v2/sql",
     "/api/v3/",
     "/api/v1/imports",
+    "/api/v1/synchronizations",
     "/api/v1/viz",
     "/api/v1/tables",
+    "/api/v1/organization/",
+    "/api/v1/users",
+    "/api/v2/organization/",
+    "/api/v2/users",
 )
 AUTH_API = "/api/v3/"
 DEFAULT_PUBLIC = "default_public"
@@ -54,9 +59,19 @@ def render_error(request: Request, problem: Problem) -> Response:
             {"errors": problem.message, "errors_cause": None}, status_code=status, headers=problem.headers
         )
     path = request.url.path
+    if "/api/v1/synchronizations" in path:  # sync tables: {"errors": "message"}
+        return JSONResponse({"errors": problem.message}, status_code=problem.status, headers=problem.headers)
     if "/api/v1/imports" in path:  # the Import API's envelope
         return JSONResponse(
             {"errors": {"imports": problem.message}}, status_code=problem.status, headers=problem.headers
+        )
+    if (
+        "/organization/" in path or "/api/v1/users" in path or "/api/v2/users" in path
+    ):  # the users API: Rails' envelope
+        return JSONResponse(
+            {"errors": problem.message, "errors_cause": None},
+            status_code=problem.status,
+            headers=problem.headers,
         )
     if "/api/v1/viz" in path or "/api/v1/tables" in path:  # Rails: show's envelope, else a list
         viz: dict[str, Any] = (

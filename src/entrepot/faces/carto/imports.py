@@ -129,7 +129,7 @@ def import_json(v: ImportView) -> dict[str, Any]:
         "table_name": table.name if table else None,
         # the dataset's id (entrepot: the table's): the SDK then needs no api/v1/tables call
         "visualization_id": table.id if table else None,
-        "derived_visualization_id": None,
+        "derived_visualization_id": v.visualization_id,
         "error_code": None,
         "get_error_text": None,
         "display_name": v.display_name,
