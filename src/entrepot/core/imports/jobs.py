@@ -20,6 +20,7 @@ tables is created last (``core/visualizations.py``); its id is the result's ``vi
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import uuid as uuidlib
@@ -41,7 +42,7 @@ from entrepot.core.jobs import JobContext, JobRegistry
 from entrepot.core.sql.authorize import member_project
 from entrepot.core.sql.catalog_sync import stored_table, sync_catalog
 from entrepot.core.sql.namespace import DEFAULT_SCHEMA
-from entrepot.core.sql.table_model import Definition, cartodbfy
+from entrepot.core.sql.table_model import Definition, create_cartodbfied
 from entrepot.core.tables.extract import job_principal
 
 if TYPE_CHECKING:
@@ -138,6 +139,13 @@ def _fetch(ctx: JobContext[Services], work: Path) -> Path:
     source = params.get("source")
     if source == "file":
         dest = work / safe_name(params.get("filename") or "upload")
+        local = services.blobs.path(params["blob_key"])
+        if local is not None:  # the local store: a hard link, not a copy (blobs never change in place)
+            try:
+                os.link(local, dest)
+                return dest
+            except OSError:  # another filesystem: copy
+                pass
         with services.blobs.open(params["blob_key"]) as src, dest.open("wb") as out:
             shutil.copyfileobj(src, out, COPY_CHUNK)
         return dest
@@ -265,16 +273,15 @@ def create_table(
     *,
     replace: bool = False,
 ) -> Definition:
-    """``CREATE [OR REPLACE] TABLE ref AS select``, cartodbfied; run it inside a lake transaction."""
-    verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+    """``CREATE [OR REPLACE] TABLE ref AS select``, cartodbfied in the same pass; run it inside a
+    lake transaction."""
     try:
-        cur.execute(f"{verb} {ref.sql} AS {select}")
+        return create_cartodbfied(cur, ref, select, replace=replace)
     except duckdb.InterruptException:
         ctx.check_cancelled()
         raise
     except duckdb.Error as exc:
         raise formats.load_error(layer, exc) from None
-    return cartodbfy(cur, ref, None)
 
 
 def _create_tables(ctx: JobContext[Services], box: Any, files: list[Path]) -> dict[TableRef, Definition]:

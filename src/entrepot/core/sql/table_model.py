@@ -46,25 +46,45 @@ def cartodbfy(cur: duckdb.DuckDBPyConnection, ref: TableRef, definition: Definit
     table = columns(cur, ref)
     if not table:
         raise E.InvalidInput(f'relation "{ref.name}" does not exist', code="sql.missingRelation")
-    names = {c.name.lower(): c.name for c in table}
+    temp = TableRef(ref.schema, f"__cartodbfy_{uuid.uuid4().hex[:12]}")
+    select = _cartodbfied_select([c.name for c in table], ref.sql)
+    cur.execute(f"CREATE TABLE {temp.sql} AS {select}")
+    cur.execute(f"DROP TABLE {ref.sql}")
+    cur.execute(f"ALTER TABLE {temp.sql} RENAME TO {quote_ident(ref.name)}")
+    return _cartodbfied(definition)
+
+
+def create_cartodbfied(
+    cur: duckdb.DuckDBPyConnection, ref: TableRef, select: str, *, replace: bool = False
+) -> Definition:
+    """``CREATE [OR REPLACE] TABLE ref`` from ``select``, in CARTO's shape in one pass (what
+    ``CREATE TABLE … AS`` followed by :func:`cartodbfy` gives, with one write of the data instead
+    of two); returns its definition."""
+    names = [str(row[0]) for row in cur.execute(f"DESCRIBE {select}").fetchall()]
+    verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+    cur.execute(f"{verb} {ref.sql} AS {_cartodbfied_select(names, f'({select}) AS source')}")
+    return _cartodbfied(None)
+
+
+def _cartodbfied_select(names: list[str], source: str) -> str:
+    """The ``SELECT`` giving the rows of ``source`` (columns ``names``) CARTO's columns, in CARTO's order."""
+    lower = {name.lower(): name for name in names}
     select_list = []
-    if "cartodb_id" in names:
+    if "cartodb_id" in lower:
         select_list.append(
-            f"CAST(coalesce({quote_ident(names['cartodb_id'])}, (SELECT coalesce(max(cartodb_id), 0) FROM "
-            f"{ref.sql}) + row_number() OVER ()) AS BIGINT) AS cartodb_id"
+            f"CAST(coalesce({quote_ident(lower['cartodb_id'])}, (SELECT coalesce(max(cartodb_id), 0) FROM "
+            f"{source}) + row_number() OVER ()) AS BIGINT) AS cartodb_id"
         )
     else:
         select_list.append("CAST(row_number() OVER () AS BIGINT) AS cartodb_id")
-    geom = quote_ident(names["the_geom"]) if "the_geom" in names else "CAST(NULL AS GEOMETRY)"
+    geom = quote_ident(lower["the_geom"]) if "the_geom" in lower else "CAST(NULL AS GEOMETRY)"
     select_list.append(f"{geom} AS the_geom")
     select_list.append(f"pg_webmercator({geom}) AS {WEBMERCATOR}")
-    for column in table:
-        if column.name.lower() not in ("cartodb_id", "the_geom", WEBMERCATOR):
-            select_list.append(quote_ident(column.name))
-    temp = TableRef(ref.schema, f"__cartodbfy_{uuid.uuid4().hex[:12]}")
-    cur.execute(f"CREATE TABLE {temp.sql} AS SELECT {', '.join(select_list)} FROM {ref.sql}")
-    cur.execute(f"DROP TABLE {ref.sql}")
-    cur.execute(f"ALTER TABLE {temp.sql} RENAME TO {quote_ident(ref.name)}")
+    select_list += [quote_ident(n) for n in names if n.lower() not in ("cartodb_id", "the_geom", WEBMERCATOR)]
+    return f"SELECT {', '.join(select_list)} FROM {source}"
+
+
+def _cartodbfied(definition: Definition | None) -> Definition:
     new = dict(definition or {})
     geometry = dict(new.get("geometry") or {})
     geometry.update({"the_geom": 4326, WEBMERCATOR: 3857})
