@@ -269,3 +269,33 @@ def test_dataset_creation_reports_a_failed_first_run(server: RunningServer, sour
     failed = [s for s in r.json()["synchronizations"] if s["state"] == "failure"]
     assert failed and failed[-1]["error_code"] == 1001 and "HTTP 500" in failed[-1]["error_message"]
     assert failed[-1]["visualization_id"] is None
+
+
+def test_a_dataset_shows_its_sync_to_who_may_see_the_sync(server: RunningServer, source: Source) -> None:
+    """``synchronization`` of a dataset's JSON (and of its table's) is the sync's JSON for a
+    master token and for the token that created it; null for other readers."""
+    source.body = b"id,name\n1,a\n"
+    creator = server.token_for(bucket_permissions={"in.c-public": "write"})
+    dataset = DatasetManager(
+        APIKeyAuthClient(api_key=creator, base_url=f"{server.url}/user/default/")
+    ).create(source.url.replace("places", "shown"), 3600)
+    sync = _sync_of(server, dataset.id)
+    assert dataset.synchronization.id == sync["id"] and dataset.synchronization.url == sync["url"]
+    viz = f"{server.url}/user/default/api/v1/viz/{dataset.id}"
+    table = f"{server.url}/user/default/api/v1/tables/{dataset.id}"
+    for key in (server.token, creator):
+        shown = requests.get(viz, params={"api_key": key}).json()["synchronization"]
+        assert shown == {**sync, "updated_at": shown["updated_at"]}
+        assert requests.get(table, params={"api_key": key}).json()["synchronization"]["id"] == sync["id"]
+        listed = requests.get(
+            f"{server.url}/user/default/api/v1/viz",
+            params={"api_key": key, "type": "table", "per_page": 1000},
+        ).json()["visualizations"]
+        assert next(v for v in listed if v["id"] == dataset.id)["synchronization"]["id"] == sync["id"]
+    reader = server.token_for(bucket_permissions={"in.c-public": "read"})
+    assert requests.get(viz, params={"api_key": reader}).json()["synchronization"] is None
+    r = requests.put(viz, json={"privacy": "PUBLIC", "api_key": server.token})
+    assert r.status_code == 200 and r.json()["synchronization"]["id"] == sync["id"]
+    assert requests.get(viz).json()["synchronization"] is None  # anonymous
+    plain = DatasetManager(_auth(server)).get(dataset.id)
+    assert plain.dependent_visualizations_count == 0

@@ -27,6 +27,7 @@ from entrepot.core.catalog import Bucket, Project, StoredTable, TableMetadata
 from entrepot.core.catalog.models import CartoVisualization
 from entrepot.core.clock import utcnow
 from entrepot.core.engine.tables import TableRef
+from entrepot.core.imports.sync_views import SyncView, table_syncs
 from entrepot.core.sql.authorize import member_project
 from entrepot.core.sql.namespace import DEFAULT_SCHEMA
 from entrepot.core.sql.service import PRIVACIES, Caller
@@ -65,6 +66,7 @@ class DatasetView:
     attributes: dict[str, Any] = field(default_factory=dict)  # description, tags, license…
     geometry: bool = False  # cartodbfied (has the_geom)
     maps: tuple[MapSummary, ...] = ()  # the maps using it, newest change first
+    synchronization: SyncView | None = None  # its sync table, to its creator and master tokens
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,16 @@ def _readable(principal: Principal, table: StoredTable) -> bool:
     return not principal.anonymous and principal.table_access(DEFAULT_SCHEMA, table.name) is not None
 
 
-def _view(table: StoredTable, project: Project, maps: Any = ()) -> DatasetView:
+def _syncs(
+    session: Any, project: Project, principal: Principal, tables: list[StoredTable]
+) -> dict[int, SyncView]:
+    """The sync tables among ``tables`` the principal may see, by table id."""
+    return table_syncs(session, project, principal, [t.id for t in tables])
+
+
+def _view(
+    table: StoredTable, project: Project, maps: Any = (), syncs: dict[int, SyncView] | None = None
+) -> DatasetView:
     definition = table.definition or {}
     return DatasetView(
         id=table.uuid,
@@ -102,6 +113,7 @@ def _view(table: StoredTable, project: Project, maps: Any = ()) -> DatasetView:
             for m in maps
             if table.uuid in (m.tables or [])
         ),
+        synchronization=(syncs or {}).get(table.id),
     )
 
 
@@ -134,10 +146,12 @@ def list_datasets(
     with services.catalog.session(readonly=True) as s:
         tables = list(s.scalars(_query(project)))
         maps = project_maps(s, project.id)
-    visible = [t for t in tables if _readable(caller.principal, t)]
-    visible.sort(key=lambda t: (t.last_change_at or t.created_at, t.id), reverse=True)
-    start = (page - 1) * per_page
-    return [_view(t, project, maps) for t in visible[start : start + per_page]], len(visible)
+        visible = [t for t in tables if _readable(caller.principal, t)]
+        visible.sort(key=lambda t: (t.last_change_at or t.created_at, t.id), reverse=True)
+        start = (page - 1) * per_page
+        shown = visible[start : start + per_page]
+        syncs = _syncs(s, project, caller.principal, shown)
+    return [_view(t, project, maps, syncs) for t in shown], len(visible)
 
 
 def _find(services: Services, project: Project, id_or_name: str) -> StoredTable | None:
@@ -171,7 +185,8 @@ def get_dataset(services: Services, caller: Caller, id_or_name: str) -> DatasetV
     project, table = _readable_table(services, caller, id_or_name)
     with services.catalog.session(readonly=True) as s:
         maps = project_maps(s, project.id)
-    return _view(table, project, maps)
+        syncs = _syncs(s, project, caller.principal, [table])
+    return _view(table, project, maps, syncs)
 
 
 def require_write(principal: Principal) -> None:
@@ -214,7 +229,7 @@ def update_dataset(services: Services, caller: Caller, dataset_id: str, change: 
         if privacy is not None:
             row.privacy = privacy
         s.flush()
-        return _view(row, project, project_maps(s, project.id))
+        return _view(row, project, project_maps(s, project.id), _syncs(s, project, caller.principal, [row]))
 
 
 def dependent_maps(services: Services, project: Project, table: StoredTable) -> list[str]:

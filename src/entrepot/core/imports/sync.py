@@ -58,6 +58,9 @@ from entrepot.core.engine.tables import TableRef, table_names, transaction
 from entrepot.core.imports import formats
 from entrepot.core.imports.jobs import create_table, fetch_url, read_layers, unpack
 from entrepot.core.imports.service import require_create
+from entrepot.core.imports.sync_views import FAILURE, SyncView, table_syncs
+from entrepot.core.imports.sync_views import sync_view as _view
+from entrepot.core.imports.sync_views import table_uuids as _table_uuids
 from entrepot.core.jobs import TERMINAL, JobContext, JobRegistry
 from entrepot.core.sql.authorize import member_project
 from entrepot.core.sql.catalog_sync import stored_table, sync_catalog
@@ -81,7 +84,6 @@ SWEEP_BATCH = 100
 QUEUED = "queued"
 SYNCING = "syncing"
 SUCCESS = "success"
-FAILURE = "failure"
 IDLE = (SUCCESS, FAILURE)
 BUSY = (QUEUED, SYNCING)
 REVOKED = "synchronizations.keyRevoked"
@@ -109,33 +111,6 @@ class SyncChange:
     quoted_fields_guessing: bool | None = None
     content_guessing: bool | None = None
     sync_now: bool = False
-
-
-@dataclass(frozen=True)
-class SyncView:
-    """A synchronization as CARTO shows it."""
-
-    id: str
-    project: str
-    name: str
-    url: str
-    interval: int
-    state: str
-    run_at: datetime | None
-    ran_at: datetime | None
-    modified_at: datetime | None
-    etag: str | None
-    checksum: str | None
-    retried_times: int
-    error_code: str | None  # the core's code (imports.urlNotFound…); the face maps it to CARTO's
-    error_message: str | None
-    type_guessing: bool
-    quoted_fields_guessing: bool
-    content_guessing: bool
-    dataset_id: str | None  # the table's uuid, once the first run created it
-    job_id: str | None  # the current (or last) run's job
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -593,14 +568,6 @@ def _table(services: Services, table_id: int | None) -> StoredTable | None:
         return s.get(StoredTable, table_id)
 
 
-def _table_uuids(s: Session, rows: list[CartoSynchronization]) -> dict[int, str]:
-    ids = [r.table_id for r in rows if r.table_id is not None]
-    if not ids:
-        return {}
-    found = s.execute(select(StoredTable.id, StoredTable.uuid).where(StoredTable.id.in_(ids)))
-    return {row[0]: row[1] for row in found}
-
-
 def _not_found(sync_id: str) -> E.NotFound:
     return E.NotFound(f"Synchronization {sync_id} not found", code="synchronizations.notFound")
 
@@ -625,33 +592,6 @@ def _show(services: Services, project: Project, sync_uuid: str) -> SyncView:
         return _view(row, project, _table_uuids(s, [row]))
 
 
-def _view(row: CartoSynchronization, project: Project, tables: dict[int, str]) -> SyncView:
-    options = row.options or {}
-    return SyncView(
-        id=row.uuid,
-        project=project.name,
-        name=row.name,
-        url=row.url,
-        interval=row.interval,
-        state=row.state,
-        run_at=row.run_at,
-        ran_at=row.ran_at,
-        modified_at=row.modified_at,
-        etag=row.etag,
-        checksum=row.checksum,
-        retried_times=row.retried_times,
-        error_code=row.error_code if row.state == FAILURE else None,
-        error_message=row.error_message if row.state == FAILURE else None,
-        type_guessing=bool(options.get("type_guessing", True)),
-        quoted_fields_guessing=bool(options.get("quoted_fields_guessing", True)),
-        content_guessing=bool(options.get("content_guessing", False)),
-        dataset_id=tables.get(row.table_id) if row.table_id is not None else None,
-        job_id=str(row.job_id) if row.job_id is not None else None,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
 def register_jobs(registry: JobRegistry[Services]) -> None:
     registry.register(KIND, run)
     registry.register_periodic(SWEEP, sweep)
@@ -671,5 +611,6 @@ __all__ = [
     "run",
     "sweep",
     "sync_now",
+    "table_syncs",
     "update_sync",
 ]

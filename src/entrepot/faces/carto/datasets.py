@@ -15,6 +15,7 @@ from entrepot.core import errors as E
 from entrepot.core.datasets import DatasetChange, DatasetView, MapSummary
 from entrepot.faces.carto.deps import caller
 from entrepot.faces.carto.routing import add_routes
+from entrepot.faces.carto.synchronizations import sync_json
 from entrepot.faces.http import services_of
 
 PATH_PARAMETERS = {
@@ -41,6 +42,11 @@ def _permission(v: DatasetView) -> dict[str, Any]:
     }
 
 
+def _synchronization(v: DatasetView) -> dict[str, Any] | None:
+    """The dataset's sync table (CARTO's ``synchronization``), else null."""
+    return sync_json(v.synchronization) if v.synchronization is not None else None
+
+
 def _table(v: DatasetView) -> dict[str, Any]:
     return {
         "id": v.id,
@@ -50,7 +56,7 @@ def _table(v: DatasetView) -> dict[str, Any]:
         "row_count": v.row_count,
         "size": v.size,
         "updated_at": _iso(v.updated_at),
-        "synchronization": None,
+        "synchronization": _synchronization(v),
         "permission": _permission(v),
     }
 
@@ -90,7 +96,7 @@ def dataset_json(v: DatasetView, base_url: str, dependent: int = 0) -> dict[str,
         "created_at": _iso(v.created_at),
         "updated_at": _iso(v.updated_at),
         "external_source": {},
-        "synchronization": None,
+        "synchronization": _synchronization(v),
         "uses_builder_features": False,
         "prev_id": None,
         "next_id": None,
