@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from entrepot.cli import admin, data, exports, s3keys, server, spaces, sql
+from entrepot.cli import admin, carto, data, exports, s3keys, server, spaces, sql
 from entrepot.cli.options import Commands
 
 app = typer.Typer(
@@ -27,6 +27,9 @@ app.command("export")(exports.export)
 app.add_typer(exports.exports, name="exports")
 app.add_typer(exports.templates, name="export-templates")
 app.add_typer(s3keys.s3_keys, name="s3-keys")
+app.command("import")(carto.import_)
+app.add_typer(carto.datasets, name="datasets")
+app.add_typer(carto.api_keys, name="api-keys")
 app.command("ls")(spaces.ls)
 app.command("cp")(spaces.cp)
 app.command("rm")(spaces.rm)

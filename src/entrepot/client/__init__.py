@@ -1,5 +1,5 @@
 """The entrepot Python SDK: ``Client(url, token)`` with ``.tokens``, ``.jobs``, ``.files``, ``.buckets``, ``.tables``,
-``.sql``, ``.exports``, ``.export_templates`` and ``.s3_keys``;
+``.sql``, ``.exports``, ``.export_templates``, ``.s3_keys`` and ``.carto`` (``entrepot.client.carto``);
 ``DataClient(token)`` for object spaces (``entrepot.client.data``).
 
 The SDK runs on the user's machine, not in the server, so it is the one place outside
@@ -17,6 +17,7 @@ import httpx
 
 from entrepot.client._http import URL_ENV, USER_AGENT, RetryPolicy, Transport
 from entrepot.client.buckets import Buckets
+from entrepot.client.carto import Carto
 from entrepot.client.data import (
     DataClient,
     FolderListing,
@@ -34,6 +35,7 @@ from entrepot.client.errors import (
     ConnectionFailed,
     ExportCancelled,
     ExportFailed,
+    ImportFailed,
     InvalidRequest,
     InvalidToken,
     JobCancelled,
@@ -65,6 +67,7 @@ __all__ = [
     "ExportTemplates",
     "Exports",
     "FolderListing",
+    "ImportFailed",
     "InvalidRequest",
     "InvalidToken",
     "JobCancelled",
@@ -139,6 +142,7 @@ class Client:
         self.exports = Exports(self._http)
         self.export_templates = ExportTemplates(self._http)
         self.s3_keys = S3Keys(self._http)
+        self.carto = Carto(self._http)
 
     def close(self) -> None:
         """Close the connection pool."""

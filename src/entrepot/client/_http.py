@@ -123,6 +123,7 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Send a request with the retry policy; return a 2xx/3xx response or raise a typed ``APIError``."""
         method = method.upper()
@@ -131,7 +132,9 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = self._client.request(method, path, params=params, json=json, data=data)
+                response = self._client.request(
+                    method, path, params=params, json=json, data=data, files=files
+                )
             except httpx.TransportError as exc:
                 fixable = not isinstance(exc, httpx.UnsupportedProtocol)
                 safe = fixable and (idempotent or isinstance(exc, _NOT_SENT))
@@ -172,9 +175,14 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Like ``request`` but return the decoded JSON body (None for an empty body)."""
-        response = self.request(method, path, params=params, json=json, data=data)
+        """Like ``request`` but return the decoded JSON body (None for an empty body).
+
+        ``files`` sends a multipart body; a file object in it is read from its start again on
+        a retry (httpx seeks it back to 0).
+        """
+        response = self.request(method, path, params=params, json=json, data=data, files=files)
         if not response.content:
             return None
         try:

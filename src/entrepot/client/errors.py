@@ -123,6 +123,25 @@ class ExportCancelled(ExportFailed):
     _code = "exports.cancelled"
 
 
+class ImportFailed(APIError):
+    """A CARTO import (or a sync table's run) ended in ``failure``.
+
+    ``error_code`` is CARTO's number (1005: an empty file; ``code`` is the same as text), the
+    message the server's explanation; ``job`` is the last state seen (``carto.Import`` or
+    ``carto.SyncTable``).
+    """
+
+    def __init__(self, job: Any, error_code: int | None, message: str):
+        super().__init__(message, code=None if error_code is None else str(error_code))
+        self.job = job
+        self.error_code = error_code
+
+    def __str__(self) -> str:
+        kind = "sync table" if type(self.job).__name__ == "SyncTable" else "import"
+        code = f" (error_code {self.error_code})" if self.error_code is not None else ""
+        return f"{kind} {getattr(self.job, 'id', '?')} failed: {self.message}{code}"
+
+
 class JobTimeout(APIError):
     """Waiting for a job took longer than the timeout; the job goes on. ``job`` is its last state."""
 
@@ -178,6 +197,10 @@ def error_from_response(response: httpx.Response) -> APIError:
             code = _str(error.get("code"))
         elif isinstance(error, list):  # CARTO SQL API: {"error": ["message", ...]}
             message = "; ".join(str(e) for e in error if e not in (None, "")) or None
+        elif (
+            "errors" in body
+        ):  # CARTO's Rails APIs: {"errors": "m"}, {"errors": ["m"]}, {"errors": {"k": "m"}}
+            message = _joined(body["errors"])
         else:  # Keboola: {"error", "code", "status": "error", "exceptionId"}
             message = _str(error) or _str(body.get("message"))
         code = code or _str(body.get("code"))
@@ -201,6 +224,14 @@ def job_error(job: dict[str, Any]) -> JobFailed:
 def job_id_of(job: dict[str, Any]) -> Any:
     """The id of a storage job (``id``) or of a SQL batch job (``job_id``)."""
     return job.get("id", job.get("job_id"))
+
+
+def _joined(errors: Any) -> str | None:
+    if isinstance(errors, dict):
+        return "; ".join(str(v) for v in errors.values() if v not in (None, "")) or None
+    if isinstance(errors, list):
+        return "; ".join(str(v) for v in errors if v not in (None, "")) or None
+    return _str(errors)
 
 
 def _str(value: Any) -> str | None:

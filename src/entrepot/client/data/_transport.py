@@ -63,9 +63,10 @@ class SpacesTransport(Transport):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         try:
-            return super().request(method, path, params=params, json=json, data=data)
+            return super().request(method, path, params=params, json=json, data=data, files=files)
         except InvalidToken as exc:
             raise self._refused(exc) from None
 
