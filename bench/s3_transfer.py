@@ -2,6 +2,8 @@
 write floor and moto's S3 server, in one run; then many small objects with wrk.
 
     python bench/s3_transfer.py [--size-mib 1024] [--clients 64] [--seconds 20] [--rounds 3]
+    python bench/s3_transfer.py --only wrk    # just the small-object part (wrk)
+    python bench/s3_transfer.py --only wrk --server-env ENTREPOT_S3_CREDENTIAL_CACHE_TTL=0
 
 * floors: ``dd conv=fsync`` (a durable write of the file: entrepot fsyncs before an object
   becomes visible) and nginx serving the same file (static GET with sendfile, WebDAV PUT),
@@ -183,7 +185,9 @@ def wrk(url: str, clients: int, seconds: float, script: Path | None = None) -> d
     return {"rps": rate, "errors": float(errors.group(1)) if errors else 0.0, "p50": ms(p50), "p99": ms(p99)}
 
 
-def small_objects(tmp: Path, clients: int, seconds: float) -> list[tuple[str, dict[str, float]]]:
+def small_objects(
+    tmp: Path, clients: int, seconds: float, env: dict[str, str]
+) -> list[tuple[str, dict[str, float]]]:
     rows: list[tuple[str, dict[str, float]]] = []
     body = os.urandom(4096)
     small = tmp / "small"
@@ -197,7 +201,7 @@ def small_objects(tmp: Path, clients: int, seconds: float) -> list[tuple[str, di
             )
         finally:
             nginx.stop()
-    server = Server(tmp / "small")
+    server = Server(tmp / "small", **env)
     try:
         client = s3_client(server.url, entrepot_keys(server))
         client.create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
@@ -222,71 +226,97 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--only",
+        choices=("all", "transfer", "wrk"),
+        default="all",
+        help="run only the 1 GiB transfers or only the small-object wrk part",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an ENTREPOT_* setting for the small-object server (repeatable), "
+        "e.g. ENTREPOT_S3_CREDENTIAL_CACHE_TTL=0",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="entrepot-bench-") as d:
         tmp = Path(d)
-        src = tmp / "big.bin"
-        make_file(src, args.size_mib)
-        mb = src.stat().st_size / 1e6
-        print(f"\n### {args.size_mib} MiB object, median of {args.rounds} interleaved rounds\n")
-        floors: dict[str, list[float]] = {}
-        nginx = Nginx(tmp, tmp)
-        nginx_ok = nginx.start()
-        try:
-            for _ in range(args.rounds):
-                dd = ["dd", f"if={src}", f"of={tmp / 'copy.bin'}", "bs=1M", "conv=fsync", "status=none"]
-                floors.setdefault("dd conv=fsync (durable write floor)", []).append(
-                    timed(lambda dd=dd: subprocess.run(dd, check=True))
-                )
-                (tmp / "copy.bin").unlink()
-                if nginx_ok:
-                    floors.setdefault("nginx GET (static, sendfile)", []).append(
-                        timed(lambda: curl_get(f"{nginx.url}/big.bin"))
-                    )
-                    floors.setdefault("nginx PUT (WebDAV)", []).append(
-                        timed(lambda: curl_put(f"{nginx.url}/up/big.bin", src))
-                    )
-        finally:
-            nginx.stop()
-        if not nginx_ok:
-            print("nginx not found: apt-get install nginx-light (its rows are missing)", file=sys.stderr)
+        if args.only != "wrk":
+            transfers(tmp, args)
+        if args.only != "transfer":
+            small_object_table(tmp, args)
 
-        server = Server(tmp)
-        moto = Moto(tmp)
-        try:
-            keys = entrepot_keys(server)
-            s3_client(server.url, keys).create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
-            s3_client(moto.url, moto.keys).create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
-            results = s3_rounds(
-                tmp,
-                src,
-                {"entrepot": (server.url, keys, server), "moto": (moto.url, moto.keys, None)},
-                args.rounds,
+
+def transfers(tmp: Path, args: argparse.Namespace) -> None:
+    """The 1 GiB part: the floors, then entrepot and moto interleaved."""
+    src = tmp / "big.bin"
+    make_file(src, args.size_mib)
+    mb = src.stat().st_size / 1e6
+    print(f"\n### {args.size_mib} MiB object, median of {args.rounds} interleaved rounds\n")
+    floors: dict[str, list[float]] = {}
+    nginx = Nginx(tmp, tmp)
+    nginx_ok = nginx.start()
+    try:
+        for _ in range(args.rounds):
+            dd = ["dd", f"if={src}", f"of={tmp / 'copy.bin'}", "bs=1M", "conv=fsync", "status=none"]
+            floors.setdefault("dd conv=fsync (durable write floor)", []).append(
+                timed(lambda dd=dd: subprocess.run(dd, check=True))
             )
-        finally:
-            server.stop()
-            moto.stop()
+            (tmp / "copy.bin").unlink()
+            if nginx_ok:
+                floors.setdefault("nginx GET (static, sendfile)", []).append(
+                    timed(lambda: curl_get(f"{nginx.url}/big.bin"))
+                )
+                floors.setdefault("nginx PUT (WebDAV)", []).append(
+                    timed(lambda: curl_put(f"{nginx.url}/up/big.bin", src))
+                )
+    finally:
+        nginx.stop()
+    if not nginx_ok:
+        print("nginx not found: apt-get install nginx-light (its rows are missing)", file=sys.stderr)
 
-        print("| transfer | MB/s (median) | server RSS growth (max) |\n|---|---|---|")
-        for name, times in floors.items():
-            print(f"| {name} | {mb / statistics.median(times):,.0f} | |")
-        for name, runs in results.items():
-            seconds = statistics.median(t for t, _ in runs)
-            growth = max(g for _, g in runs)
-            shown = "" if growth != growth else f"{growth:.0f} MB"  # NaN: not measured (moto)
-            print(f"| {name} | {mb / seconds:,.0f} | {shown} |")
+    server = Server(tmp)
+    moto = Moto(tmp)
+    try:
+        keys = entrepot_keys(server)
+        s3_client(server.url, keys).create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
+        s3_client(moto.url, moto.keys).create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
+        results = s3_rounds(
+            tmp,
+            src,
+            {"entrepot": (server.url, keys, server), "moto": (moto.url, moto.keys, None)},
+            args.rounds,
+        )
+    finally:
+        server.stop()
+        moto.stop()
 
-        print(f"\n### {args.clients} connections, 4 KiB objects, {args.seconds:.0f} s each (wrk)\n")
-        if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
-            print("wrk not found: apt-get install wrk (no small-object numbers)")
-            return
-        rows = small_objects(tmp, args.clients, args.seconds)
-        print("| load | requests/s | non-2xx | p50 ms | p99 ms |\n|---|---|---|---|---|")
-        for name, r in rows:
-            print(f"| {name} | {r['rps']:,.0f} | {int(r['errors'])} | {r['p50']:.1f} | {r['p99']:.1f} |")
-        for _, r in rows:
-            if "rss_growth" in r:
-                print(f"\nserver RSS growth during the entrepot small-object runs: {r['rss_growth']:.0f} MB")
+    print("| transfer | MB/s (median) | server RSS growth (max) |\n|---|---|---|")
+    for name, times in floors.items():
+        print(f"| {name} | {mb / statistics.median(times):,.0f} | |")
+    for name, runs in results.items():
+        seconds = statistics.median(t for t, _ in runs)
+        growth = max(g for _, g in runs)
+        shown = "" if growth != growth else f"{growth:.0f} MB"  # NaN: not measured (moto)
+        print(f"| {name} | {mb / seconds:,.0f} | {shown} |")
+
+
+def small_object_table(tmp: Path, args: argparse.Namespace) -> None:
+    """The small-object part: wrk against nginx and entrepot's presigned GET and PUT."""
+    print(f"\n### {args.clients} connections, 4 KiB objects, {args.seconds:.0f} s each (wrk)\n")
+    if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
+        print("wrk not found: apt-get install wrk (no small-object numbers)")
+        return
+    env = dict(kv.split("=", 1) for kv in args.server_env)
+    rows = small_objects(tmp, args.clients, args.seconds, env)
+    print("| load | requests/s | non-2xx | p50 ms | p99 ms |\n|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['rps']:,.0f} | {int(r['errors'])} | {r['p50']:.1f} | {r['p99']:.1f} |")
+    for _, r in rows:
+        if "rss_growth" in r:
+            print(f"\nserver RSS growth during the entrepot small-object runs: {r['rss_growth']:.0f} MB")
 
 
 if __name__ == "__main__":

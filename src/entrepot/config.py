@@ -290,6 +290,15 @@ class Settings(BaseSettings):
     s3_max_keys_per_token: int = Field(
         10, ge=1, description="S3 access keys one token may hold (revoked and expired ones do not count)."
     )
+    s3_credential_cache_ttl: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Seconds a server process keeps an S3 access key it resolved (its secret and its token's "
+        "permissions) in memory, so that requests signed with it skip the catalog (0: never). Revoking the key "
+        "or its token, changing the token or disabling its project through this process takes effect at once; "
+        "done through another process (entrepot tokens revoke, another server) it takes up to this long.",
+    )
 
     # --- S3 face ---------------------------------------------------------------------------
     s3_port: int | None = Field(
@@ -308,6 +317,15 @@ class Settings(BaseSettings):
     s3_vhost_domains: list[str] = Field(
         default_factory=lambda: ["s3.localhost"],
         description="Host names under which <bucket>.<domain> addresses a bucket (S3 virtual-host style).",
+    )
+    s3_threads: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Worker threads the S3 face runs its short blocking work in at once: resolving a credential, "
+        "reading an object's entry and (up to 64 KiB) its bytes for GET and HEAD; more requests wait for one. "
+        "Anything that receives a request body uses the server's common threads. Raise it when that work waits "
+        "on the network (a PostgreSQL catalog, an s3:// blob store).",
     )
     s3_max_clock_skew: int = Field(
         900,

@@ -15,6 +15,14 @@ the project; revoking likewise. A token holds at most ``s3_max_keys_per_token`` 
 After the installation secret is rotated (the former one kept in ``previous_secret_keys``),
 the periodic task ``s3.rewrap_keys`` re-seals every key with the new one, after which the
 former secret may be dropped without losing a key.
+
+A key :func:`use` resolved is kept in memory for ``s3_credential_cache_ttl`` seconds (its
+secret, its token's principal), so that a client's requests do not each read three catalog
+rows and open the sealed secret. The cache (one per :class:`Services`) hears every commit of
+its catalog that changes a key, a token or a project (:meth:`Catalog.on_commit`) and forgets
+what it held about them at once, before the committing call returns; a change made by another
+process reaches it when the entry expires. An entry never outlives the key's or the token's
+expiry, and an answer resolved while such a commit happened is not kept.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,7 +40,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, func, or_, select
 
 from entrepot.core.auth import Principal, principal_of
-from entrepot.core.catalog import Project, S3AccessKey, Token
+from entrepot.core.catalog import Catalog, Project, S3AccessKey, Token
+from entrepot.core.catalog.db import Committed
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from entrepot.core.secretbox import Sealed, key_id, open_sealed, seal
@@ -174,6 +186,7 @@ def revoke(services: Services, caller: Principal, access_key_id: str) -> None:
             raise NotFound(f"access key {_shown(access_key_id)} not found", code="accessKeys.notFound")
         row.revoked_at = utcnow()
         row.secret_sealed = b""  # a revoked key's secret is destroyed, not kept
+    # the commit told the credential cache of this process (_KeyCache._on_commit): it is gone there
     log.info("access key %s revoked", access_key_id)
 
 
@@ -182,11 +195,47 @@ def use(services: Services, access_key_id: str) -> KeyUse:
 
     Raises ``Unauthenticated`` (``s3.invalidAccessKeyId``) for an unknown, revoked or expired
     key, a revoked or expired token, a disabled project, or a secret the installation's keys no
-    longer open. Touches the key's ``last_used_at`` at most every ``token_touch_interval``.
+    longer open. Touches the key's ``last_used_at`` at most every ``token_touch_interval``
+    (it is checked when the key is read from the catalog: at most once a cache lifetime).
+
+    Answers from the process's cache when it holds the key (``s3_credential_cache_ttl``); one
+    thread reads a key missing there while the others asking for it wait for its answer.
+    Refusals are never cached.
     """
-    now = utcnow()
     if not (access_key_id.startswith(PREFIX) and len(access_key_id) == ACCESS_KEY_ID_LENGTH):
         raise _unknown()
+    ttl = services.settings.s3_credential_cache_ttl
+    if ttl <= 0:
+        return _resolve(services, access_key_id, 0.0)[0]
+    cache = _cache_of(services)
+    found = cache.get(access_key_id)
+    if found is not None:
+        return found
+    with cache.stripe(access_key_id):
+        found = cache.get(access_key_id)  # read meanwhile by the thread this one waited for
+        if found is not None:
+            return found
+        generation = cache.generation  # before the catalog is read: see _KeyCache.put
+        used, entry = _resolve(services, access_key_id, ttl)
+        cache.put(access_key_id, entry, generation)
+        return used
+
+
+def cached(services: Services, access_key_id: str) -> KeyUse | None:
+    """:func:`use`'s answer if this process holds ``access_key_id`` in its cache, else None.
+
+    Never touches the catalog nor waits for another thread, so an event loop may call it;
+    on None, call :func:`use` (in a worker thread).
+    """
+    if services.settings.s3_credential_cache_ttl <= 0:
+        return None
+    cache = _caches.get(services)
+    return cache.get(access_key_id) if cache is not None else None
+
+
+def _resolve(services: Services, access_key_id: str, ttl: float) -> tuple[KeyUse, _Cached]:
+    """A key read from the catalog: its use, and the cache entry that keeps it ``ttl`` seconds."""
+    now = utcnow()
     with services.catalog.session(readonly=True) as s:
         found = s.execute(
             select(S3AccessKey, Token, Project)
@@ -206,6 +255,8 @@ def use(services: Services, access_key_id: str) -> KeyUse:
         sealed = Sealed(row.secret_key_id, bytes(row.secret_sealed))
         principal = principal_of(token, project)
         last_used = row.last_used_at
+        ends = [t for t in (row.expires_at, token.expires_at) if t is not None]
+        token_id, project_id = token.id, project.id
     try:
         plain = open_sealed(services.verification_keys, _PURPOSE, sealed, _aad(access_key_id))
         secret = plain.decode("ascii")
@@ -221,7 +272,8 @@ def use(services: Services, access_key_id: str) -> KeyUse:
             fresh = s.scalars(select(S3AccessKey).where(S3AccessKey.access_key_id == access_key_id)).first()
             if fresh is not None:
                 fresh.last_used_at = now
-    return KeyUse(access_key_id, secret, principal)
+    used = KeyUse(access_key_id, secret, principal)
+    return used, _Cached(used, token_id, project_id, min(ends) if ends else None, _monotonic() + ttl)
 
 
 def rewrap(services: Services) -> int:
@@ -266,6 +318,114 @@ def rewrap(services: Services) -> int:
 
 def register_jobs(registry: JobRegistry[Services]) -> None:
     registry.register_periodic(REWRAP_TASK, rewrap)
+
+
+# -- the cache of resolved keys ------------------------------------------------------------------
+
+_CACHED_TABLES = frozenset({S3AccessKey.__tablename__, Token.__tablename__, Project.__tablename__})
+_BOOKKEEPING = frozenset({"last_used_at"})  # an update of only these changes nothing a key may do
+_STRIPES = 64  # locks that let one thread per key (modulo collisions) read a missing key
+_MAX_CACHED = 10_000
+
+
+def _monotonic() -> float:
+    """The cache's clock (tests replace it to move time without waiting)."""
+    return time.monotonic()
+
+
+@dataclass(frozen=True)
+class _Cached:
+    use: KeyUse
+    token_id: int
+    project_id: int
+    expires_at: datetime | None  # the key's or its token's expiry, whichever comes first
+    fresh_until: float  # _monotonic() time
+
+
+class _KeyCache:
+    """The keys one :class:`Services` resolved lately; forgets a key when a commit of this process
+    changes it, its token or its project.
+
+    Reads take no lock (a dict look-up); writes and invalidations take ``_lock``. ``generation``
+    grows with every invalidation: an entry resolved from the catalog is only stored if no
+    invalidation happened since its reading began, so an answer read just before a revocation
+    committed is never kept after it.
+    """
+
+    def __init__(self, catalog: Catalog):
+        self._entries: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+        self._stripes = tuple(threading.Lock() for _ in range(_STRIPES))
+        self.generation = 0
+        catalog.on_commit(self._on_commit, tables=_CACHED_TABLES)
+
+    def get(self, access_key_id: str) -> KeyUse | None:
+        entry = self._entries.get(access_key_id)
+        if entry is None or _monotonic() >= entry.fresh_until:
+            return None
+        if entry.expires_at is not None and entry.expires_at <= utcnow():
+            return None
+        return entry.use
+
+    def stripe(self, access_key_id: str) -> threading.Lock:
+        return self._stripes[hash(access_key_id) % _STRIPES]
+
+    def put(self, access_key_id: str, entry: _Cached, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return  # a key, token or project changed while this one was read: maybe it
+            entries = self._entries
+            if len(entries) >= _MAX_CACHED and access_key_id not in entries:
+                now = _monotonic()
+                entries = {k: e for k, e in entries.items() if e.fresh_until > now}
+                while len(entries) >= _MAX_CACHED:
+                    del entries[next(iter(entries))]  # the oldest
+            entries[access_key_id] = entry
+            self._entries = entries
+
+    def _on_commit(self, committed: Committed) -> None:
+        everything = bool(committed.bulk)
+        keys: set[object] = set()
+        tokens: set[object] = set()
+        projects: set[object] = set()
+        for row in committed.rows:
+            if row.kind == "insert" or (row.kind == "update" and row.attributes <= _BOOKKEEPING):
+                continue  # a new row is in no entry; a touch changes nothing an entry holds
+            if row.table == S3AccessKey.__tablename__:
+                column, found = "access_key_id", keys
+            else:
+                column, found = "id", tokens if row.table == Token.__tablename__ else projects
+            value = row.values.get(column)
+            if value is None:
+                everything = True  # not loaded: which entries it concerns is unknown
+            else:
+                found.add(value)
+        if not (everything or keys or tokens or projects):
+            return
+        with self._lock:
+            self.generation += 1
+            if everything:
+                self._entries = {}
+            else:
+                self._entries = {
+                    k: e
+                    for k, e in self._entries.items()
+                    if k not in keys and e.token_id not in tokens and e.project_id not in projects
+                }
+
+
+_caches: weakref.WeakKeyDictionary[Services, _KeyCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cache_of(services: Services) -> _KeyCache:
+    cache = _caches.get(services)
+    if cache is None:
+        with _caches_lock:
+            cache = _caches.get(services)
+            if cache is None:
+                cache = _caches[services] = _KeyCache(services.catalog)
+    return cache
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ Two kinds of credentials, told apart by the access key id's prefix:
   MAC'd claim scoped to one Keboola file (or a sliced file's prefix), read or write.
 
 Both carry their token's principal, and both are checked against the token, its project
-(and the file) on every call: revoking the token kills its credentials at once. The secret in
+(and the file): revoking the token kills its credentials at once. An access key is read from
+the catalog at most once per ``s3_credential_cache_ttl`` in a process (``access_keys.use``
+keeps it, and forgets it the moment this process changes the key, its token or its project);
+:func:`cached` answers from that memory without blocking. The secret in
 a :class:`Credential` is there for the face to recompute the request's signature; it is never
 logged nor rendered (it is left out of the dataclass's ``repr``).
 """
@@ -31,7 +34,7 @@ from entrepot.core.sessions import FileScope, SessionCredentials, mint
 if TYPE_CHECKING:
     from entrepot.core.services import Services
 
-__all__ = ["Credential", "FileScope", "SessionCredentials", "mint", "resolve"]
+__all__ = ["Credential", "FileScope", "SessionCredentials", "cached", "mint", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,20 @@ def resolve(services: Services, access_key_id: str, session_token: str | None) -
         principal = _session_principal(services, claim)
         return Credential("session", access_key_id, secret, session_token, principal, claim.scope)
     raise Unauthenticated("the access key id does not exist", code="s3.invalidAccessKeyId")
+
+
+def cached(services: Services, access_key_id: str, session_token: str | None) -> Credential | None:
+    """What :func:`resolve` answers, if this process holds the access key in memory; else None.
+
+    It never touches the catalog nor waits for another thread, so the event loop may call it
+    before handing :func:`resolve` to a worker thread. Session credentials are never held.
+    """
+    if session_token or not access_key_id.startswith(access_keys.PREFIX):
+        return None
+    used = access_keys.cached(services, access_key_id)
+    if used is None:
+        return None
+    return Credential("key", used.access_key_id, used.secret_access_key, None, used.principal, None)
 
 
 def _session_principal(services: Services, claim: sessions.SessionClaim) -> Principal:

@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import EllipsisType
-from typing import TYPE_CHECKING, BinaryIO, Literal, TypeAlias, TypeVar
+from types import EllipsisType, SimpleNamespace
+from typing import TYPE_CHECKING, BinaryIO, Literal, TypeAlias, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, inspect, select
 
 from entrepot.core.auth import Access, Principal
 from entrepot.core.blobs import iter_chunks
 from entrepot.core.catalog import Space, StoredObject
 from entrepot.core.clock import utcnow
-from entrepot.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from entrepot.core.errors import AlreadyExists, Conflict, EntrepotError, InvalidInput, NotFound
 from entrepot.core.objects import multipart, objects, presign
 from entrepot.core.objects.checksums import Checksum
 from entrepot.core.objects.jobs import queue_purge
@@ -31,12 +31,16 @@ from entrepot.core.objects.objects import DeleteOutcome, ObjectInfo, ObjectPage
 from entrepot.core.objects.presign import PresignedUrl
 from entrepot.core.objects.spaces import (
     DEFAULT_SPACE_NAMES,
+    SPACE_BY_PROJECT_ID,
+    SPACE_BY_PROJECT_NAME,
     SpaceInfo,
     authorize,
-    get_space,
+    find_space,
+    locate_space,
     require_manager,
     resolve_project,
     space_info,
+    space_of_row,
     validate_space_name,
 )
 from entrepot.core.text import check_text
@@ -194,8 +198,7 @@ def open_space(
     services: Services, principal: Principal, project: str, space: str, access: Access
 ) -> SpaceInfo:
     """Resolve ``<project>/<space>`` from a URL and check that ``principal`` may ``access`` it."""
-    catalog = services.catalog
-    info = get_space(catalog, resolve_project(catalog, project), space)
+    info = find_space(services.catalog, project, space)
     authorize(info, principal, access)
     return info
 
@@ -204,12 +207,61 @@ def _open(
     services: Services, caller: Caller, project: str, space: str, access: Access, *, method: str, target: str
 ) -> SpaceInfo:
     """The space, opened for a principal (``access``) or a presigned URL signed for ``method`` on ``target``."""
+    info = find_space(services.catalog, project, space)
+    _admit(services, caller, info, access, method=method, target=target)
+    return info
+
+
+def _admit(
+    services: Services, caller: Caller, info: SpaceInfo, access: Access, *, method: str, target: str
+) -> None:
+    """Raise unless ``caller`` may ``access`` the space (a presigned URL: do ``method`` on ``target``)."""
     if isinstance(caller, Presigned):
-        catalog = services.catalog
-        info = get_space(catalog, resolve_project(catalog, project), space)
         presign.verify(services, info, method, target, dict(caller.params))
-        return info
-    return open_space(services, caller, project, space, access)
+    else:
+        authorize(info, caller, access)
+
+
+# Reading an object: its project, space and entry in one statement (SPACE_BY_PROJECT_* plus the
+# object's columns, prefixed "object_", NULL when the space holds no such key).
+_OBJECT_ATTRIBUTES = tuple(attr.key for attr in inspect(StoredObject).column_attrs)
+_OBJECT_COLUMNS = tuple(getattr(StoredObject, attr).label(f"object_{attr}") for attr in _OBJECT_ATTRIBUTES)
+_OBJECT_JOIN = and_(StoredObject.space_id == Space.id, StoredObject.key == bindparam("key"))
+_READ_BY_PROJECT_NAME = SPACE_BY_PROJECT_NAME.add_columns(*_OBJECT_COLUMNS).outerjoin(
+    StoredObject, _OBJECT_JOIN
+)
+_READ_BY_PROJECT_ID = SPACE_BY_PROJECT_ID.add_columns(*_OBJECT_COLUMNS).outerjoin(StoredObject, _OBJECT_JOIN)
+
+
+def _open_object(
+    services: Services, caller: Caller, project: str, space: str, key: str, *, method: str
+) -> tuple[SpaceInfo, objects.ObjectInfo]:
+    """The space and the object's entry for a read, from one catalog statement; refused as
+    :func:`_open` then :func:`objects.head_object` would refuse them (same errors, same order)."""
+    try:
+        objects.validate_object_key(key)
+        bad_key: EntrepotError | None = None
+    except EntrepotError as exc:
+        bad_key = exc
+    with services.catalog.read() as conn:
+        row = locate_space(
+            conn,
+            project,
+            space,
+            by_name=_READ_BY_PROJECT_NAME,
+            by_id=_READ_BY_PROJECT_ID,
+            key=key if bad_key is None else "",
+        )
+    info = space_of_row(row, project, space)
+    _admit(services, caller, info, "read", method=method, target=key)
+    if bad_key is not None:
+        raise bad_key
+    assert row is not None
+    if row.object_id is None:
+        raise NotFound(f"object {key!r} does not exist in space {info.name!r}", code="objects.notFound")
+    # objects._info reads the entry's column attributes, whichever object carries them
+    entry = SimpleNamespace(**{attr: getattr(row, f"object_{attr}") for attr in _OBJECT_ATTRIBUTES})
+    return info, objects._info(info, cast(StoredObject, entry))
 
 
 # -- spaces --------------------------------------------------------------------------------------
@@ -430,18 +482,17 @@ def read_object(
     A version replaced between its entry and its bytes is read again, the new one (three times
     at most), so an answer never mixes the headers of one version with the bytes of another.
     """
-    info = _open(services, caller, project, space, "read", method="HEAD" if head else "GET", target=key)
+    info, entry = _open_object(services, caller, project, space, key, method="HEAD" if head else "GET")
 
-    def once() -> R:
-        entry = objects.head_object(services, info, key)
+    def once(entry: objects.ObjectInfo) -> R:
         return respond(entry, lambda start, end: objects.open_version(services, entry, start, end))
 
     for _ in range(3):
         try:
-            return once()
+            return once(entry)
         except objects.ObjectChanged:
-            continue
-    return once()
+            entry = objects.head_object(services, info, key)
+    return once(entry)
 
 
 def delete_object(services: Services, caller: Caller, project: str, space: str, key: str) -> ObjectInfo:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, Select, and_, bindparam, select
 
 from entrepot.core.auth import Access, Principal
 from entrepot.core.catalog import Catalog, Project, Space
@@ -91,6 +91,80 @@ def resolve_project(catalog: Catalog, ref: str) -> Project:
     if project is None or project.disabled:
         raise NotFound(f"project {ref!r} does not exist", code="projects.notFound")
     return project
+
+
+# A project (by name, or by id) and its space of a given name, in one statement: the project's
+# row is there whenever the project is, the space's columns are NULL when it has no such space.
+# Built once; a caller may add columns and joins (core/objects/service.py adds the object).
+_PROJECT_AND_SPACE = (
+    select(
+        Project.id.label("project_id"),
+        Project.name.label("project_name"),
+        Project.disabled.label("project_disabled"),
+        Space.id.label("space_id"),
+        Space.name.label("space_name"),
+        Space.description.label("space_description"),
+        Space.is_public.label("space_public"),
+        Space.created_at.label("space_created_at"),
+        Space.expires_at.label("space_expires_at"),
+    )
+    .select_from(Project)
+    .outerjoin(Space, and_(Space.project_id == Project.id, Space.name == bindparam("space")))
+)
+SPACE_BY_PROJECT_NAME = _PROJECT_AND_SPACE.where(Project.name == bindparam("project"))
+SPACE_BY_PROJECT_ID = _PROJECT_AND_SPACE.where(Project.id == bindparam("project_id"))
+
+
+def locate_space(
+    conn: Connection,
+    ref: str,
+    name: str,
+    *,
+    by_name: Select[*tuple[Any, ...]] = SPACE_BY_PROJECT_NAME,
+    by_id: Select[*tuple[Any, ...]] = SPACE_BY_PROJECT_ID,
+    **params: Any,
+) -> Row[*tuple[Any, ...]] | None:
+    """The row of project ``ref`` (a name, or a numeric id, as in a URL) joined with its space
+    ``name`` (:data:`SPACE_BY_PROJECT_NAME`'s columns), None without such a project; read it with
+    :func:`space_of_row`. ``by_name``/``by_id`` are those statements with more columns, ``params``
+    their further parameters."""
+    if not _PROJECT_REF_RE.match(ref):
+        return None
+    space = name if isinstance(name, str) and _NAME_RE.match(name) else ""  # "" names no space
+    row = conn.execute(by_name, {"project": ref, "space": space, **params}).first()
+    if row is None and ref.isdigit() and len(ref) <= 18:  # names are never all digits
+        row = conn.execute(by_id, {"project_id": int(ref), "space": space, **params}).first()
+    return row
+
+
+def space_of_row(row: Row[*tuple[Any, ...]] | None, ref: str, name: str) -> SpaceInfo:
+    """The space a :func:`locate_space` row names, refused as :func:`resolve_project` then
+    :func:`get_space` would (same errors, same order)."""
+    if row is None or row.project_disabled:
+        raise NotFound(f"project {ref!r} does not exist", code="projects.notFound")
+    validate_space_name(name)
+    if row.space_id is None:
+        raise NotFound(
+            f"space {name!r} does not exist in project {row.project_name!r}", code="spaces.notFound"
+        )
+    return SpaceInfo(
+        id=row.space_id,
+        project_id=row.project_id,
+        project_name=row.project_name,
+        name=row.space_name,
+        description=row.space_description,
+        is_public=row.space_public,
+        created_at=row.space_created_at,
+        expires_at=row.space_expires_at,
+    )
+
+
+def find_space(catalog: Catalog, ref: str, name: str) -> SpaceInfo:
+    """Space ``name`` of project ``ref`` (as named in a URL), without any permission check (callers
+    check with :func:`authorize`): :func:`resolve_project` and :func:`get_space` in one statement."""
+    with catalog.read() as conn:
+        row = locate_space(conn, ref, name)
+    return space_of_row(row, ref, name)
 
 
 def space_info(space: Space, project_name: str) -> SpaceInfo:

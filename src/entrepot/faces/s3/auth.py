@@ -1,10 +1,13 @@
 """Who sent an S3 request: its signature checked, its credential resolved by one core call.
 
 In order (S3's own order of refusals): the signature's form, the clock, the unsigned ``x-amz-*``
-headers, the credential (``core.s3_credentials.resolve``, in a worker thread), the signature
-itself (botocore), the session token. Only then may a handler read the body. A request without
-any signature is anonymous, which only the dedicated S3 listener sees (on the shared port an
-unsigned request belongs to the other faces).
+headers, the credential, the signature itself (botocore), the session token. Only then may a
+handler read the body. A request without any signature is anonymous, which only the dedicated
+S3 listener sees (on the shared port an unsigned request belongs to the other faces).
+
+The credential comes from ``core.s3_credentials``: ``cached`` answers on the event loop when this
+process holds the access key in memory (a client's requests after its first), else ``resolve``
+reads it from the catalog in one of the face's short-work threads (``s3_threads``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import anyio.to_thread
 
 from entrepot.core.auth import ANONYMOUS, Principal
 from entrepot.core.clock import utcnow
-from entrepot.core.s3_credentials import Credential, resolve
+from entrepot.core.s3_credentials import Credential, cached, resolve
 from entrepot.core.services import Services
 from entrepot.faces.s3.errors import s3_error
 from entrepot.faces.s3.sigv4 import (
@@ -27,7 +30,7 @@ from entrepot.faces.s3.sigv4 import (
     parse_request,
     verify,
 )
-from entrepot.faces.s3.wire import S3Request
+from entrepot.faces.s3.wire import S3Request, short_work
 from entrepot.logs import project_var, token_var
 
 SIGNED_STREAMING = ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
@@ -67,9 +70,12 @@ async def authenticate(req: S3Request, services: Services) -> S3Caller:
             f"There were headers present in the request which were not signed: {', '.join(unsigned)[:300]}",
             HeadersNotSigned=", ".join(unsigned)[:300],
         )
-    credential = await anyio.to_thread.run_sync(
-        resolve, services, signed.scope.access_key, signed.security_token
-    )
+    access_key, security_token = signed.scope.access_key, signed.security_token
+    credential = cached(services, access_key, security_token)
+    if credential is None:
+        credential = await anyio.to_thread.run_sync(
+            resolve, services, access_key, security_token, limiter=short_work(settings.s3_threads)
+        )
     seed = verify(
         signed, credential.secret_access_key, req.method, req.host, req.raw_path, req.pairs, req.headers
     )

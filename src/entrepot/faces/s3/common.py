@@ -1,14 +1,16 @@
 """What the S3 operations share: the bucket and key a request names, metadata and stored
-headers, small XML bodies, and running a core command in a worker thread."""
+headers, small bodies, and running a core command in a worker thread."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+import anyio.from_thread
 import anyio.to_thread
+from starlette.requests import ClientDisconnect
 
 from entrepot.core.errors import EntrepotError
 from entrepot.core.objects import checksums
@@ -25,7 +27,7 @@ from entrepot.faces.s3.bodies import (
     payload_mode,
 )
 from entrepot.faces.s3.errors import S3Error, from_core, s3_error
-from entrepot.faces.s3.wire import BodyState, Reply, S3Request
+from entrepot.faces.s3.wire import BodyState, Reply, S3Request, short_work
 from entrepot.faces.s3.xmlio import document
 
 T = TypeVar("T")
@@ -47,6 +49,51 @@ HEADER_CASE = {
 async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a (blocking) core command in a worker thread."""
     return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+
+async def run_short(services: Services, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a core command that never waits on the client (it reads no request body) in one of
+    the S3 face's own ``s3_threads`` worker threads (:func:`.wire.short_work`)."""
+    limiter = short_work(services.settings.s3_threads)
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=limiter)
+
+
+# A request body up to this size (as sent, Content-Length) is read in one trip to the event loop
+SMALL_BODY = 64 * 1024
+
+
+def is_small_body(req: S3Request) -> bool:
+    """Whether the body is announced (Content-Length, no chunked transfer) and at most SMALL_BODY."""
+    length = req.header("content-length")
+    return (
+        req.header("transfer-encoding") is None
+        and length is not None
+        and length.strip().isdigit()
+        and int(length) <= SMALL_BODY
+    )
+
+
+def whole_body(state: BodyState) -> Iterator[bytes]:
+    """A small request body (:func:`is_small_body`) as one chunk, for the worker thread that stores it.
+
+    Nothing is read before the thread asks for it (the core opens and checks the space first),
+    and then all of it in one trip to the event loop (``faces.http.body_chunks``, made for large
+    bodies, starts a reading task and makes a trip per chunk and one more for the end).
+    """
+
+    async def read() -> bytes:
+        parts: list[bytes] = []
+        while True:
+            message = await state.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+    body = anyio.from_thread.run(read)
+    if body:
+        yield body
 
 
 def bucket_of(req: S3Request, caller: S3Caller, services: Services) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from email.utils import format_datetime
+from typing import BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import Headers
@@ -22,13 +23,17 @@ from entrepot.faces.s3.auth import S3Caller
 from entrepot.faces.s3.bodies import body_spec, decoded
 from entrepot.faces.s3.common import (
     META_PREFIX,
+    SMALL_BODY,
     bucket_of,
     check_write_headers,
+    is_small_body,
     object_key,
     reply_headers,
     run,
+    run_short,
     stored_headers,
     user_metadata,
+    whole_body,
     xml,
 )
 from entrepot.faces.s3.errors import S3Error, from_core, s3_error
@@ -59,7 +64,8 @@ async def put_object(req: S3Request, caller: S3Caller, services: Services, state
     key = object_key(req)
     check_write_headers(req)
     spec = body_spec(req, caller, services.settings.s3_max_put_bytes)
-    body, checksum = decoded(body_chunks(Request(req.scope, state.receive)), spec, caller)
+    raw = whole_body(state) if is_small_body(req) else body_chunks(Request(req.scope, state.receive))
+    body, checksum = decoded(raw, spec, caller)
     upload = service.ObjectUpload(
         content_type=req.header("content-type"),
         metadata=user_metadata(req),
@@ -124,17 +130,43 @@ def _respond(
         if head:
             return Reply(status, headers)
         stream = opener(byte_range.start, byte_range.end) if byte_range else opener(None, None)
+        if length <= SMALL_BODY:  # read here, in the worker thread, and sent as one message
+            return Reply(status, headers, body=_read_exactly(stream, length))
         return Reply(status, headers, stream=iter_chunks(stream))
 
     return respond
+
+
+def _read_exactly(stream: BinaryIO, length: int) -> bytes:
+    """All ``length`` bytes of a small body (then the stream is closed)."""
+    parts: list[bytes] = []
+    left = length
+    try:
+        while left > 0:
+            part = stream.read(left)
+            if not part:
+                raise OSError(f"the stored object ended {left} bytes early")
+            parts.append(part)
+            left -= len(part)
+    finally:
+        stream.close()
+    return b"".join(parts)
 
 
 async def _read(req: S3Request, caller: S3Caller, services: Services, *, head: bool) -> Reply:
     project, space = bucket_of(req, caller, services)
     key = object_key(req)
     respond = _respond(req, caller, head=head)
-    return await run(
-        service.read_object, services, caller.principal, project, space, key, head=head, respond=respond
+    return await run_short(
+        services,
+        service.read_object,
+        services,
+        caller.principal,
+        project,
+        space,
+        key,
+        head=head,
+        respond=respond,
     )
 
 

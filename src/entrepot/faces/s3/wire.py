@@ -1,5 +1,6 @@
-"""The S3 face's view of one HTTP exchange: the parsed request, the reply, and sending it as
-raw ASGI messages (exact status and headers, bodies streamed from a worker thread)."""
+"""The S3 face's view of one HTTP exchange: the parsed request, the reply, sending it as raw
+ASGI messages (exact status and headers, bodies streamed from a worker thread), and the worker
+threads of the face's short blocking work."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 
 from entrepot.faces.s3.addressing import Target, target
 from entrepot.faces.s3.errors import S3Error
@@ -19,6 +21,24 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+_SHORT_WORK: RunVar[anyio.CapacityLimiter] = RunVar("entrepot_s3_short_work")
+
+
+def short_work(threads: int) -> anyio.CapacityLimiter:
+    """The limiter of the S3 face's short blocking work on this event loop: ``threads`` at once.
+
+    Short work never waits on the client: resolving a credential, reading an object's entry and
+    (up to 64 KiB) its bytes. It gets a few threads of its own instead of anyio's 40 shared
+    ones, which under load took turns at the GIL (and at SQLite's connections) for nothing.
+    """
+    try:
+        return _SHORT_WORK.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(threads)
+        _SHORT_WORK.set(limiter)
+        return limiter
 
 
 @dataclass
