@@ -438,7 +438,10 @@ def test_list_multipart_uploads_pages_in_key_then_start_order_with_folders(s3):
     first = c.list_multipart_uploads(Bucket=bucket, Prefix="c", MaxUploads=2)
     assert [u["UploadId"] for u in first["Uploads"]] == [started[4][1], started[5][1]]
     rest = c.list_multipart_uploads(
-        Bucket=bucket, Prefix="c", KeyMarker=first["NextKeyMarker"], UploadIdMarker=first["NextUploadIdMarker"]
+        Bucket=bucket,
+        Prefix="c",
+        KeyMarker=first["NextKeyMarker"],
+        UploadIdMarker=first["NextUploadIdMarker"],
     )
     assert [u["UploadId"] for u in rest["Uploads"]] == [started[6][1]] and not rest["IsTruncated"]
 
