@@ -143,19 +143,3 @@ def test_a_failed_completion_leaves_the_upload_and_its_parts(services, space):
     assert len(_blobs(services, f"spaces/{space.id}/uploads/{up.id}")) == 2
     info = multipart.complete_upload(services, space, up.id)
     assert _read(services, info) == b"onetwo"
-
-
-def test_part_ranges_are_the_parts_the_object_was_completed_with(services, space):
-    bodies = [b"a" * 7, b"b" * 3, b"c" * 5]
-    info = _upload(services, space, "ranged.bin", bodies)
-    assert [objects.part_range(services, info, n) for n in (1, 2, 3)] == [(0, 7), (7, 10), (10, 15)]
-    for bad in (0, 4):
-        with pytest.raises(Exception, match="3 part"):
-            objects.part_range(services, info, bad)
-    plain = objects.put_object(services, space, "plain.bin", [b"xyz"])
-    assert objects.part_range(services, plain, 1) == (0, 3)
-    with pytest.raises(Exception, match="1 part"):
-        objects.part_range(services, plain, 2)
-    objects.put_object(services, space, "ranged.bin", [b"new"])
-    with pytest.raises(ObjectChanged):
-        objects.part_range(services, info, 2)

@@ -543,29 +543,6 @@ def open_version(
     return segment_rows.reader(services.blobs, parts, changed)
 
 
-def part_range(services: Services, info: ObjectInfo, part_number: int) -> tuple[int, int]:
-    """Bytes ``[start, end)`` of part ``part_number`` (from 1) of the version ``info``.
-
-    A multipart object has the parts it was completed with; any other object is its one part.
-    ``InvalidInput`` (code ``objects.invalidPart``) for a part it does not have; ``ObjectChanged``
-    if the version was replaced meanwhile.
-    """
-    count = max(info.segments, 1)
-    if not 1 <= part_number <= count:
-        raise InvalidInput(
-            f"object {info.key!r} has {count} part(s); part {part_number} does not exist",
-            code="objects.invalidPart",
-            details={"parts": count},
-        )
-    if not info.segments:
-        return 0, info.size
-    with services.catalog.session(readonly=True) as s:
-        found = segment_rows.bounds(s, info.blob_key, part_number - 1)
-    if found is None:
-        raise ObjectChanged(f"object {info.key!r} was replaced while it was being read")
-    return found
-
-
 def delete_object(services: Services, space: SpaceInfo, key: str) -> ObjectInfo:
     validate_object_key(key)
     with services.catalog.session() as s:

@@ -100,16 +100,6 @@ def slices(s: Session, manifest: str, lo: int, hi: int) -> list[Slice]:
     ]
 
 
-def bounds(s: Session, manifest: str, seq: int) -> tuple[int, int] | None:
-    """Bytes ``[start, end)`` of segment ``seq`` of a version (None: no such segment)."""
-    row = s.execute(
-        select(ObjectSegment.start, ObjectSegment.size).where(
-            ObjectSegment.manifest == manifest, ObjectSegment.seq == seq
-        )
-    ).first()
-    return None if row is None else (row.start, row.start + row.size)
-
-
 class SegmentReader(io.RawIOBase):
     """A read-only stream over slices of several blobs, opening one blob at a time.
 
@@ -159,4 +149,4 @@ def reader(blobs: BlobStore, parts: Sequence[Slice], changed: Callable[[], Excep
     return cast(BinaryIO, io.BufferedReader(SegmentReader(blobs, parts, changed), buffer_size=CHUNK_SIZE))
 
 
-__all__ = ["Segment", "SegmentReader", "Slice", "bounds", "forget", "listed", "reader", "slices", "store"]
+__all__ = ["Segment", "SegmentReader", "Slice", "forget", "listed", "reader", "slices", "store"]
