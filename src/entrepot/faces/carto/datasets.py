@@ -3,7 +3,6 @@ them are in ``visualizations.py``) and ``api/v1/tables/<id>``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +15,7 @@ from entrepot.core.datasets import DatasetChange, DatasetView, MapSummary
 from entrepot.faces.carto.deps import caller
 from entrepot.faces.carto.routing import add_routes
 from entrepot.faces.carto.synchronizations import sync_json
+from entrepot.faces.carto.times import iso
 from entrepot.faces.http import services_of
 
 PATH_PARAMETERS = {
@@ -25,20 +25,14 @@ PATH_PARAMETERS = {
 }
 
 
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
-
-
 def _permission(v: DatasetView) -> dict[str, Any]:
     return {
         "id": v.id,
         "owner": {"id": v.project, "username": v.project},
         "entity": {"id": v.id, "type": "vis"},
         "acl": [],
-        "created_at": _iso(v.created_at),
-        "updated_at": _iso(v.updated_at),
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
     }
 
 
@@ -55,7 +49,7 @@ def _table(v: DatasetView) -> dict[str, Any]:
         "geometry_types": [],
         "row_count": v.row_count,
         "size": v.size,
-        "updated_at": _iso(v.updated_at),
+        "updated_at": iso(v.updated_at),
         "synchronization": _synchronization(v),
         "permission": _permission(v),
     }
@@ -67,8 +61,8 @@ def map_summary_json(m: MapSummary) -> dict[str, Any]:
         "name": m.name,
         "type": "derived",
         "privacy": m.privacy.upper(),
-        "created_at": _iso(m.created_at),
-        "updated_at": _iso(m.updated_at),
+        "created_at": iso(m.created_at),
+        "updated_at": iso(m.updated_at),
     }
 
 
@@ -93,8 +87,8 @@ def dataset_json(v: DatasetView, base_url: str, dependent: int = 0) -> dict[str,
         "locked": False,
         "url": f"{base_url}/user/{v.project}/dataset/{v.name}",
         "version": 3,
-        "created_at": _iso(v.created_at),
-        "updated_at": _iso(v.updated_at),
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
         "external_source": {},
         "synchronization": _synchronization(v),
         "uses_builder_features": False,

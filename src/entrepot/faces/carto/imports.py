@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +14,7 @@ from entrepot.core.imports import service
 from entrepot.core.imports.service import ImportOptions, ImportSource, ImportView
 from entrepot.faces.carto.deps import caller, params_of
 from entrepot.faces.carto.routing import add_routes
+from entrepot.faces.carto.times import iso
 from entrepot.faces.http import services_of
 
 # the core's import error codes -> CARTO's (cartodb lib/cartodb/import_error_codes.rb)
@@ -90,12 +90,6 @@ PATH_PARAMETERS = {
 }
 
 
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
-
-
 def _flag(params: dict[str, Any], name: str, default: bool) -> bool:
     raw = params.get(name)
     if raw is None or raw == "":
@@ -144,8 +138,8 @@ def import_json(v: ImportView) -> dict[str, Any]:
         "original_url": v.original_url,
         "warnings": None,
         "is_raster": False,
-        "created_at": _iso(v.created_at),
-        "updated_at": _iso(v.updated_at),
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
     }
     if v.finished:
         body["success"] = v.state == "complete"

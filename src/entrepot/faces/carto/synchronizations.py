@@ -8,7 +8,6 @@ rules, and answered with the sync's JSON. A PUT with a body is an update.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,6 +20,7 @@ from entrepot.core.imports.sync import SyncChange, SyncOptions, SyncView
 from entrepot.faces.carto.deps import caller, params_of
 from entrepot.faces.carto.imports import CARTO_CODES, UNKNOWN, options_of
 from entrepot.faces.carto.routing import add_routes
+from entrepot.faces.carto.times import iso
 from entrepot.faces.http import services_of
 
 PATH_PARAMETERS = {
@@ -28,14 +28,6 @@ PATH_PARAMETERS = {
     "sync_id": "The synchronization's id.",
 }
 FLAGS = ("type_guessing", "quoted_fields_guessing", "content_guessing")
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
 
 
 def sync_json(v: SyncView) -> dict[str, Any]:
@@ -49,11 +41,11 @@ def sync_json(v: SyncView) -> dict[str, Any]:
         "url": v.url,
         "state": v.state,
         "user_id": v.project,
-        "created_at": _iso(v.created_at),
-        "updated_at": _iso(v.updated_at),
-        "run_at": _iso(v.run_at),
-        "ran_at": _iso(v.ran_at),
-        "modified_at": _iso(v.modified_at),
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
+        "run_at": iso(v.run_at),
+        "ran_at": iso(v.ran_at),
+        "modified_at": iso(v.modified_at),
         "etag": v.etag,
         "checksum": v.checksum or "",
         "log_id": v.job_id,

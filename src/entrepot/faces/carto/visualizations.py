@@ -4,7 +4,6 @@ reaches a map or a dataset."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,18 +17,13 @@ from entrepot.core.visualizations import VisualizationView
 from entrepot.faces.carto.datasets import base_of, change_of, dataset_json, int_param
 from entrepot.faces.carto.deps import caller, params_of
 from entrepot.faces.carto.routing import add_routes
+from entrepot.faces.carto.times import iso
 from entrepot.faces.http import services_of
 
 PATH_PARAMETERS = {
     "project": "The project's name (CARTO's user name).",
     "viz_id": "The map's or dataset's id, or its name.",
 }
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
 
 
 def _table_json(d: DatasetView) -> dict[str, Any]:
@@ -39,7 +33,7 @@ def _table_json(d: DatasetView) -> dict[str, Any]:
         "privacy": d.privacy.upper(),
         "row_count": d.row_count,
         "size": d.size,
-        "updated_at": _iso(d.updated_at),
+        "updated_at": iso(d.updated_at),
         "synchronization": None,
     }
 
@@ -51,8 +45,8 @@ def visualization_json(v: VisualizationView, base_url: str) -> dict[str, Any]:
         "owner": {"id": v.project, "username": v.project},
         "entity": {"id": v.id, "type": "vis"},
         "acl": [],
-        "created_at": _iso(v.created_at),
-        "updated_at": _iso(v.updated_at),
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
     }
     return {
         "id": v.id,
@@ -72,8 +66,8 @@ def visualization_json(v: VisualizationView, base_url: str) -> dict[str, Any]:
         "locked": False,
         "url": f"{base_url}/user/{v.project}/viz/{v.id}/map",
         "version": 3,
-        "created_at": _iso(v.created_at),
-        "updated_at": _iso(v.updated_at),
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
         "external_source": {},
         "synchronization": None,
         "uses_builder_features": True,

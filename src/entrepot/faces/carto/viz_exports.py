@@ -4,7 +4,6 @@ or the body), ``…/<id>`` (poll) and ``…/<id>/download`` (the ``.carto`` file
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +14,7 @@ from entrepot.core import viz_exports
 from entrepot.core.viz_exports import VizExportDownload, VizExportView
 from entrepot.faces.carto.deps import caller, params_of
 from entrepot.faces.carto.routing import add_routes
+from entrepot.faces.carto.times import iso
 from entrepot.faces.http import content_disposition, services_of
 
 PATH_PARAMETERS = {
@@ -22,12 +22,6 @@ PATH_PARAMETERS = {
     "export_id": "The export's id.",
 }
 CHUNK = 1024 * 1024
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
 
 
 def export_json(v: VizExportView, request: Request) -> dict[str, Any]:
@@ -40,8 +34,8 @@ def export_json(v: VizExportView, request: Request) -> dict[str, Any]:
         "url": f"{base}/user/{v.project}/api/v3/visualization_exports/{v.id}/download"
         if v.complete
         else None,
-        "created_at": _iso(v.created_at),
-        "updated_at": _iso(v.updated_at),
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
     }
 
 
