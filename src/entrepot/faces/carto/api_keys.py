@@ -8,7 +8,6 @@ Auth API's envelope ``{"errors": "message", "errors_cause": null}`` (``deps.rend
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from entrepot.core import api_keys as keys
 from entrepot.core import errors as E
 from entrepot.faces.carto.deps import caller, params_of
+from entrepot.faces.carto.routing import add_routes
 from entrepot.faces.errors import HTTPError
 from entrepot.faces.http import services_of
 
-PROJECT_PREFIXES = ("/user/{project}", "/u/{project}", "")
 PATH_PARAMETERS = {
     "project": "The project's name (CARTO's user name).",
     "name": "The API key's name.",
@@ -239,41 +238,16 @@ async def delete_key(request: Request) -> Response:
 
 def router() -> APIRouter:
     r = APIRouter()
-    routes: list[tuple[str, Any, str, str]] = [
-        ("/api/v3/me", me, "GET", "Who the URL's user is (and the caller, when authenticated)"),
-        ("/api/v3/api_keys", list_keys, "GET", "List API keys (type filter, pages)"),
-        ("/api/v3/api_keys", create_key, "POST", "Create a regular API key with grants"),
-        ("/api/v3/api_keys/{name}/token/regenerate", regenerate, "POST", "Give an API key a new token"),
-        ("/api/v3/api_keys/{name}", get_key, "GET", "An API key by name"),
-        ("/api/v3/api_keys/{name}", delete_key, "DELETE", "Delete a regular API key"),
-    ]
-    for prefix in PROJECT_PREFIXES:
-        for tail, endpoint, method, summary in routes:
-            path = prefix + tail
-            documented = prefix == "/user/{project}"
-            names = re.findall(r"{(\w+)}", path)
-            for variant in (path, path + "/"):
-                r.add_api_route(
-                    variant,
-                    endpoint,
-                    methods=[method],
-                    summary=summary,
-                    include_in_schema=documented and variant == path,
-                    name=f"carto.keys.{endpoint.__name__}.{method.lower()}",
-                    operation_id=f"carto_keys_{endpoint.__name__}_{method.lower()}" if documented else None,
-                    openapi_extra={
-                        "parameters": [
-                            {
-                                "name": n,
-                                "in": "path",
-                                "required": True,
-                                "description": PATH_PARAMETERS[n],
-                                "schema": {"type": "string"},
-                            }
-                            for n in names
-                        ]
-                    }
-                    if documented
-                    else None,
-                )
+    add_routes(
+        r,
+        [
+            ("/api/v3/me", me, ["GET"], "Who the URL's user is (and the caller, when authenticated)"),
+            ("/api/v3/api_keys", list_keys, ["GET"], "List API keys (type filter, pages)"),
+            ("/api/v3/api_keys", create_key, ["POST"], "Create a regular API key with grants"),
+            ("/api/v3/api_keys/{name}/token/regenerate", regenerate, ["POST"], "Give an API key a new token"),
+            ("/api/v3/api_keys/{name}", get_key, ["GET"], "An API key by name"),
+            ("/api/v3/api_keys/{name}", delete_key, ["DELETE"], "Delete a regular API key"),
+        ],
+        PATH_PARAMETERS,
+    )
     return r
