@@ -254,6 +254,38 @@ def test_url_import_of_a_private_address_is_refused_by_default(tmp_path: Path, h
         strict.stop()
 
 
+def test_url_import_redirected_to_a_private_address_is_refused_before_connecting(
+    server: RunningServer,
+) -> None:
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # an allowed host that sends the download to the cloud's metadata address
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/iam/x.csv")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        before = _sql(server, "SELECT count(*) AS n FROM information_schema.tables")
+        r = requests.post(
+            f"{server.url}/user/default/api/v1/imports/",
+            params={"api_key": server.token, "url": f"http://127.0.0.1:{httpd.server_address[1]}/data.csv"},
+        )
+        body = _wait(server, r.json()["item_queue_id"])
+        assert (body["state"], body["error_code"]) == ("failure", 1102)
+        assert "169.254.169.254" in body["get_error_text"]["what_about"]
+        assert (
+            _sql(server, "SELECT count(*) AS n FROM information_schema.tables") == before
+        )  # nothing created
+    finally:
+        httpd.shutdown()
+
+
 # -- datasets -----------------------------------------------------------------------------------------
 
 
