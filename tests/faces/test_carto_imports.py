@@ -323,6 +323,32 @@ def test_dataset_list_get_privacy_and_delete(server: RunningServer, files: Path)
     assert "lifecycle" not in _tables(server)
 
 
+def test_renaming_a_dataset_renames_its_table_and_keeps_its_id_privacy_and_attributes(
+    server: RunningServer, files: Path
+) -> None:
+    manager = DatasetManager(_auth(server))
+    dataset = manager.create(str(files / "cities.csv"), table_name="before_rename")
+    other = manager.create(str(files / "cities.csv"), table_name="name_in_use")
+    dataset.privacy = "PUBLIC"
+    dataset.description = "kept"
+    dataset.save()
+    dataset.name = "after_rename"
+    dataset.save()
+    again = manager.get(dataset.id)
+    assert (again.name, again.privacy, again.description) == ("after_rename", "PUBLIC", "kept")
+    assert _sql(server, "SELECT count(*) AS n FROM after_rename") == [{"n": 2}]
+    assert _anon(server, "SELECT count(*) AS n FROM after_rename").json()["rows"] == [{"n": 2}]
+    assert "before_rename" not in _tables(server)
+    url = f"{server.url}/user/default/api/v1/viz/{dataset.id}"
+    for bad in ("Not Valid", "1starts_with_digit", "name_in_use"):
+        r = requests.put(url, params={"api_key": server.token}, json={"id": dataset.id, "name": bad})
+        assert 400 <= r.status_code < 500 and "errors" in r.json(), (bad, r.text)
+    assert manager.get(dataset.id).name == "after_rename"  # the refused renames changed nothing
+    assert _sql(server, "SELECT count(*) AS n FROM name_in_use") == [{"n": 2}]
+    dataset.delete()
+    other.delete()
+
+
 def test_derived_visualizations_are_empty(server: RunningServer) -> None:
     r = requests.get(
         f"{server.url}/user/default/api/v1/viz/", params={"api_key": server.token, "type": "derived"}

@@ -15,6 +15,7 @@ same request. :func:`dependent_maps` finds the maps (``carto_visualizations``) u
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from entrepot.core.auth import Principal
 from entrepot.core.catalog import Bucket, Project, StoredTable, TableMetadata
 from entrepot.core.catalog.models import CartoVisualization
 from entrepot.core.clock import utcnow
+from entrepot.core.engine.statements import quote_ident
 from entrepot.core.engine.tables import TableRef
 from entrepot.core.imports.sync_views import SyncView, table_syncs
 from entrepot.core.sql.authorize import member_project
@@ -35,6 +37,8 @@ from entrepot.core.tables.store import lake_name
 
 if TYPE_CHECKING:
     from entrepot.core.services import Services
+
+_TABLE_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 
 PAGE_SIZE = 20  # CARTO's default page
 MAX_PAGE_SIZE = 1000
@@ -199,7 +203,7 @@ def require_write(principal: Principal) -> None:
 
 
 def update_dataset(services: Services, caller: Caller, dataset_id: str, change: DatasetChange) -> DatasetView:
-    """Change a dataset's privacy and descriptive attributes (renaming is not supported yet)."""
+    """Change a dataset's name (its table is renamed, its id kept), privacy and descriptive attributes."""
     project, table = _readable_table(services, caller, dataset_id)
     require_write(caller.principal)
     privacy = change.privacy.lower() if change.privacy is not None else None
@@ -208,15 +212,66 @@ def update_dataset(services: Services, caller: Caller, dataset_id: str, change: 
             f"privacy must be one of {', '.join(p.upper() for p in PRIVACIES)}",
             code="datasets.invalidPrivacy",
         )
-    if change.name is not None and change.name != table.name:
+    new_name = _new_name(services, project, table, change.name)
+    if new_name is not None:
+        _rename_in_lake(services, project, table.name, new_name)
+    try:
+        return _update_row(services, caller, project, table, dataset_id, change, privacy, new_name)
+    except BaseException:
+        if new_name is not None:  # the catalog kept the old name: so does the lake
+            _rename_in_lake(services, project, new_name, table.name)
+        raise
+
+
+def _new_name(services: Services, project: Project, table: StoredTable, wanted: str | None) -> str | None:
+    """The dataset's new table name, checked (None: no rename). CARTO's names: ``[a-z_][a-z0-9_]*``."""
+    if wanted is None or wanted == table.name:
+        return None
+    if not _TABLE_NAME_RE.match(wanted):
         raise E.InvalidInput(
-            "renaming a dataset is not supported yet; rename its table with ALTER TABLE … RENAME TO",
-            code="datasets.renameUnsupported",
+            f"invalid dataset name {wanted!r}: use lower-case letters, digits and '_', not starting with a digit "
+            "(at most 63 characters)",
+            code="datasets.invalidName",
         )
+    with services.catalog.session(readonly=True) as s:
+        taken = s.scalar(
+            select(func.count())
+            .select_from(StoredTable)
+            .join(Bucket, Bucket.id == StoredTable.bucket_id)
+            .where(
+                StoredTable.project_id == project.id,
+                Bucket.ident == DEFAULT_SCHEMA,
+                func.lower(StoredTable.name) == wanted,
+            )
+        )
+    if taken:
+        raise E.Conflict(f"a dataset named {wanted!r} already exists", code="datasets.nameTaken")
+    return wanted
+
+
+def _rename_in_lake(services: Services, project: Project, old: str, new: str) -> None:
+    ref = TableRef(DEFAULT_SCHEMA, old)
+    with services.sql.sandbox(lake_name(services, project.id)).cursor(write=True) as cur:
+        cur.execute(f"ALTER TABLE {ref.sql} RENAME TO {quote_ident(new)}")
+
+
+def _update_row(
+    services: Services,
+    caller: Caller,
+    project: Project,
+    table: StoredTable,
+    dataset_id: str,
+    change: DatasetChange,
+    privacy: str | None,
+    new_name: str | None,
+) -> DatasetView:
     with services.catalog.session() as s:
         row = s.get(StoredTable, table.id)
         if row is None:
             raise E.NotFound(f"Visualization not found: {dataset_id}", code="datasets.notFound")
+        if new_name is not None:
+            row.name = new_name
+            row.display_name = new_name
         definition = dict(row.definition or {})
         attributes = dict(definition.get("dataset") or {})
         for key, value in change.text.items():
