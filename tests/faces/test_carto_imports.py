@@ -349,6 +349,30 @@ def test_renaming_a_dataset_renames_its_table_and_keeps_its_id_privacy_and_attri
     other.delete()
 
 
+def test_a_table_renamed_with_sql_keeps_its_dataset_and_its_carto_columns(
+    server: RunningServer, files: Path
+) -> None:
+    manager = DatasetManager(_auth(server))
+    dataset = manager.create(str(files / "cities.csv"), table_name="sql_before")
+    dataset.privacy = "LINK"
+    dataset.description = "renamed by SQL"
+    dataset.save()
+    _sql(server, "ALTER TABLE sql_before RENAME TO sql_after")
+    again = manager.get(dataset.id)  # the same dataset, under its new name
+    assert (again.name, again.privacy, again.description) == ("sql_after", "LINK", "renamed by SQL")
+    assert "sql_before" not in [d.name for d in manager.all()]
+    # still cartodbfied: a new row gets its cartodb_id and the_geom_webmercator
+    _sql(
+        server,
+        "INSERT INTO sql_after (city, the_geom) VALUES ('Nice', ST_SetSRID(ST_MakePoint(7.26, 43.7), 4326))",
+    )
+    rows = _sql(
+        server, "SELECT cartodb_id, the_geom_webmercator IS NOT NULL AS wm FROM sql_after WHERE city = 'Nice'"
+    )
+    assert rows == [{"cartodb_id": 3, "wm": True}]
+    dataset.delete()
+
+
 def test_derived_visualizations_are_empty(server: RunningServer) -> None:
     r = requests.get(
         f"{server.url}/user/default/api/v1/viz/", params={"api_key": server.token, "type": "derived"}

@@ -51,11 +51,24 @@ def sync_catalog(
     project: Project,
     cur: duckdb.DuckDBPyConnection,
     definitions: dict[TableRef, Definition | None],
+    *,
+    renames: dict[TableRef, TableRef] | None = None,
 ) -> None:
-    """Create, refresh or remove the catalog rows of the lake tables in ``definitions``."""
+    """Create, refresh or remove the catalog rows of the lake tables in ``definitions``.
+
+    ``renames`` (old → new, ``ALTER TABLE … RENAME TO``) move a catalog row to its table's new
+    name first, so the table keeps its id, privacy and metadata instead of getting a new row.
+    """
     from entrepot.core.tables.store import TIMESTAMP_COLUMN
 
     now = utcnow()
+    for old, new in (renames or {}).items():
+        with services.catalog.session() as s:
+            row = stored_table(s, project, old)
+            if row is not None and stored_table(s, project, new) is None:
+                if row.display_name == row.name:
+                    row.display_name = new.name
+                row.name = new.name
     for ref, definition in definitions.items():
         table = columns(cur, ref)
         real_name = stored_name(cur, ref)

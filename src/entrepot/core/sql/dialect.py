@@ -115,6 +115,8 @@ class Statement:
     # insert/update/delete: the statement also reads its target's columns (a WHERE, SET values
     # or RETURNING naming them), which PostgreSQL lets only a role with SELECT on it do
     reads_target: bool = False
+    # ALTER TABLE … RENAME TO: the table's new name (its catalog row, id and definition follow it)
+    renamed_to: TableRef | None = None
 
     @property
     def plan_sql(self) -> str:
@@ -599,6 +601,7 @@ def _alter_one(
     action = tree.args["actions"][0]
     writes = {target}
     skip = {id(tree.this)}
+    renamed_to: TableRef | None = None
     if isinstance(action, exp.AlterRename):
         if several:
             raise _refuse("ALTER TABLE … RENAME TO must be the only action", "refusedStatement")
@@ -610,7 +613,8 @@ def _alter_one(
             )
         new_name = _ident_name(new.this)
         new.set("this", exp.to_identifier(new_name, quoted=True))
-        writes.add(TableRef(target.schema, new_name))
+        renamed_to = TableRef(target.schema, new_name)
+        writes.add(renamed_to)
         skip.add(id(new))
     geometry: dict[str, int] = {}
     serial: list[str] = []
@@ -623,6 +627,7 @@ def _alter_one(
         reads=reads,
         writes=frozenset(writes),
         target=target,
+        renamed_to=renamed_to,
         geometry_columns=geometry,
         serial_columns=serial,
         if_exists=bool(tree.args.get("exists")),

@@ -361,7 +361,10 @@ def _run_writes(
             if on_statement:
                 on_statement(i)
             columns, rows, affected = _execute(cur, st, definitions, max_rows=max_rows)
-    sync_catalog(services, project, cur, definitions)
+    renames = {st.target: st.renamed_to for st in statements if st.target and st.renamed_to}
+    for old, new in renames.items():  # a renamed table keeps its definition
+        definitions[new] = definitions.get(new) or definitions.get(old)
+    sync_catalog(services, project, cur, definitions, renames=renames)
     shown, cut = _visible(columns)
     if cut is not None:
         rows = [cut(row) for row in rows]
