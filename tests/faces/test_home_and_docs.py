@@ -90,6 +90,10 @@ def test_openapi_declares_every_path_parameter(server):
                 if p.get("in") == "path":
                     assert p.get("required") is True, (method, path, p)
     assert not missing, "\n".join(missing)
+    operation_ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
+    assert len(operation_ids) == len(set(operation_ids)), sorted(
+        {i for i in operation_ids if operation_ids.count(i) > 1}
+    )
     job = spec["paths"]["/user/{project}/api/v2/sql/job/{job_id}"]["get"]
     assert {p["name"] for p in job["parameters"]} >= {"project", "job_id"}
 

@@ -16,7 +16,12 @@ def add_routes(
     routes: Sequence[tuple[str, Callable[..., Any], list[str], str]],
     descriptions: dict[str, str],
 ) -> None:
-    """Mount each ``(path, endpoint, methods, summary)`` under every prefix (documented once)."""
+    """Mount each ``(path, endpoint, methods, summary)`` under every prefix (documented once).
+
+    An endpoint served under several paths (``api/v1/…`` and its ``api/v2/…`` alias) is
+    documented under the first: an OpenAPI operation id names one operation.
+    """
+    documented_ops: set[str] = set()
     for prefix in PROJECT_PREFIXES:
         for tail, endpoint, methods, summary in routes:
             path = f"{prefix}{tail}"
@@ -35,13 +40,17 @@ def add_routes(
             ident = f"{endpoint.__module__.rsplit('.', 1)[-1]}_{endpoint.__name__}"
             for variant in (path, path + "/"):
                 for method in methods:
+                    operation = f"carto_{ident}_{method.lower()}"
+                    shown = documented and variant == path and operation not in documented_ops
+                    if shown:
+                        documented_ops.add(operation)
                     r.add_api_route(
                         variant,
                         endpoint,
                         methods=[method],
                         summary=summary,
-                        include_in_schema=documented and variant == path,
+                        include_in_schema=shown,
                         name=f"carto.{ident}.{method.lower()}",
-                        operation_id=f"carto_{ident}_{method.lower()}" if documented else None,
-                        openapi_extra={"parameters": parameters} if documented else None,
+                        operation_id=operation if shown else None,
+                        openapi_extra={"parameters": parameters} if shown else None,
                     )
