@@ -30,8 +30,9 @@ def short_work(threads: int) -> anyio.CapacityLimiter:
     """The limiter of the S3 face's short blocking work on this event loop: ``threads`` at once.
 
     Short work never waits on the client: resolving a credential, reading an object's entry and
-    (up to 64 KiB) its bytes. It gets a few threads of its own instead of anyio's 40 shared
-    ones, which under load took turns at the GIL (and at SQLite's connections) for nothing.
+    (up to 64 KiB) its bytes. It runs on a few threads of its own rather than on anyio's 40
+    shared ones: a burst of GETs occupies at most ``threads`` threads (and catalog connections),
+    and work that waits on a client's body never holds one of them.
     """
     try:
         return _SHORT_WORK.get()
