@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from entrepot.core import datasets
 from entrepot.core import errors as E
 from entrepot.core.datasets import DatasetChange, DatasetView, MapSummary
+from entrepot.core.visualizations import VisualizationView
 from entrepot.faces.carto.deps import caller
 from entrepot.faces.carto.routing import add_routes
 from entrepot.faces.carto.synchronizations import sync_json
@@ -25,7 +26,8 @@ PATH_PARAMETERS = {
 }
 
 
-def _permission(v: DatasetView) -> dict[str, Any]:
+def permission_json(v: DatasetView | VisualizationView) -> dict[str, Any]:
+    """The ``permission`` object of a dataset's or a map's JSON (its owner: the project)."""
     return {
         "id": v.id,
         "owner": {"id": v.project, "username": v.project},
@@ -51,7 +53,7 @@ def _table(v: DatasetView) -> dict[str, Any]:
         "size": v.size,
         "updated_at": iso(v.updated_at),
         "synchronization": _synchronization(v),
-        "permission": _permission(v),
+        "permission": permission_json(v),
     }
 
 
@@ -63,6 +65,25 @@ def map_summary_json(m: MapSummary) -> dict[str, Any]:
         "privacy": m.privacy.upper(),
         "created_at": iso(m.created_at),
         "updated_at": iso(m.updated_at),
+    }
+
+
+def viz_constants() -> dict[str, Any]:
+    """The fields of CARTO's viz JSON entrepot gives the same value for every dataset and map."""
+    return {
+        "locked": False,
+        "version": 3,
+        "external_source": {},
+        "prev_id": None,
+        "next_id": None,
+        "parent_id": None,
+        "transition_options": {},
+        "active_child": None,
+        "children": [],
+        "liked": False,
+        "likes": 0,
+        "auth_tokens": [],
+        "stats": {},
     }
 
 
@@ -84,28 +105,16 @@ def dataset_json(v: DatasetView, base_url: str, dependent: int = 0) -> dict[str,
         "license": a.get("license"),
         "attributions": a.get("attributions"),
         "kind": "geom" if v.geometry else "table",
-        "locked": False,
         "url": f"{base_url}/user/{v.project}/dataset/{v.name}",
-        "version": 3,
         "created_at": iso(v.created_at),
         "updated_at": iso(v.updated_at),
-        "external_source": {},
         "synchronization": _synchronization(v),
         "uses_builder_features": False,
-        "prev_id": None,
-        "next_id": None,
-        "parent_id": None,
-        "transition_options": {},
-        "active_child": None,
-        "children": [],
-        "liked": False,
-        "likes": 0,
-        "auth_tokens": [],
-        "stats": {},
+        **viz_constants(),
         "related_tables": [],
         "dependent_visualizations_count": len(v.maps),
         "dependent_visualizations": [map_summary_json(m) for m in v.maps[: max(0, dependent)]],
-        "permission": _permission(v),
+        "permission": permission_json(v),
         "table": _table(v),
     }
 

@@ -14,7 +14,14 @@ from entrepot.core import datasets, visualizations
 from entrepot.core import errors as E
 from entrepot.core.datasets import DatasetView
 from entrepot.core.visualizations import VisualizationView
-from entrepot.faces.carto.datasets import base_of, change_of, dataset_json, int_param
+from entrepot.faces.carto.datasets import (
+    base_of,
+    change_of,
+    dataset_json,
+    int_param,
+    permission_json,
+    viz_constants,
+)
 from entrepot.faces.carto.deps import caller, params_of
 from entrepot.faces.carto.routing import add_routes
 from entrepot.faces.carto.times import iso
@@ -40,14 +47,6 @@ def _table_json(d: DatasetView) -> dict[str, Any]:
 
 def visualization_json(v: VisualizationView, base_url: str) -> dict[str, Any]:
     a = v.attributes
-    permission = {
-        "id": v.id,
-        "owner": {"id": v.project, "username": v.project},
-        "entity": {"id": v.id, "type": "vis"},
-        "acl": [],
-        "created_at": iso(v.created_at),
-        "updated_at": iso(v.updated_at),
-    }
     return {
         "id": v.id,
         "name": v.name,
@@ -63,26 +62,14 @@ def visualization_json(v: VisualizationView, base_url: str) -> dict[str, Any]:
         "license": a.get("license"),
         "attributions": a.get("attributions"),
         "kind": "geom",
-        "locked": False,
         "url": f"{base_url}/user/{v.project}/viz/{v.id}/map",
-        "version": 3,
         "created_at": iso(v.created_at),
         "updated_at": iso(v.updated_at),
-        "external_source": {},
         "synchronization": None,
         "uses_builder_features": True,
-        "prev_id": None,
-        "next_id": None,
-        "parent_id": None,
-        "transition_options": {},
-        "active_child": None,
-        "children": [],
-        "liked": False,
-        "likes": 0,
-        "auth_tokens": [],
-        "stats": {},
+        **viz_constants(),
         "related_tables": [_table_json(t) for t in v.tables],
-        "permission": permission,
+        "permission": permission_json(v),
         "table": None,
     }
 
