@@ -374,3 +374,98 @@ def test_keys_read_public_tables_and_the_sdk_clients_use_grants(server, base, ma
     assert len(_count(server, base, table)) == 3
     with server.services.catalog.session(readonly=True) as s:
         assert s.scalar(select(text("count(*)")).select_from(text("carto_api_keys"))) >= 1
+
+
+# -- a key owns the tables it creates --------------------------------------------------------------
+
+
+def _creator(base: str, master: str) -> str:
+    """A new key with the SQL API and a ``create`` grant on the default schema, and no table grant."""
+    r = requests.post(
+        f"{base}api/v3/api_keys/",
+        json={
+            "name": f"creator_{next(_n)}",
+            "grants": [
+                {"type": "apis", "apis": ["sql"]},
+                {
+                    "type": "database",
+                    "tables": [],
+                    "schemas": [{"name": "public", "permissions": ["create"]}],
+                },
+            ],
+            "api_key": master,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])
+
+
+def _granted(base: str, token: str) -> list[tuple[str, list[str]]]:
+    """The table grants a key's own JSON lists: (name, permissions)."""
+    keys = requests.get(f"{base}api/v3/api_keys/", params={"api_key": token}).json()["result"]
+    return [(t["name"], t["permissions"]) for t in keys[0]["grants"][1]["tables"]]
+
+
+def test_a_key_owns_the_tables_it_creates(server: RunningServer, base: str) -> None:
+    creator = _creator(base, server.token)
+    name = f"owned_{next(_n)}"
+    # one script: the table it creates is the key's for its later statements
+    r = _sql(
+        base, creator, f"create table {name} (id integer, name text); insert into {name} values (1, 'a')"
+    )
+    assert r.status_code == 200, r.text
+    # later requests: every permission, and the DDL an owner may run
+    for q in (f"insert into {name} values (2, 'b')", f"update {name} set name = 'z' where id = 2",
+              f"delete from {name} where id = 1", f"alter table {name} add column extra integer"):  # fmt: skip
+        assert _sql(base, creator, q).status_code == 200, q
+    assert _sql(base, creator, f"select id, name, extra from {name}").json()["rows"] == [
+        {"id": 2, "name": "z", "extra": None}
+    ]
+    assert _granted(base, creator) == [(name, ["select", "insert", "update", "delete"])]
+    # another key with the same create grant does not own it
+    other = _creator(base, server.token)
+    r = _sql(base, other, f"select * from {name}")
+    assert r.status_code == 403 and f"permission denied for table {name}" in r.text
+    assert _sql(base, other, f"drop table {name}").status_code == 403
+    # a rename keeps the ownership and the key's JSON follows it
+    renamed = f"{name}_renamed"
+    assert _sql(base, creator, f"alter table {name} rename to {renamed}").status_code == 200
+    assert _sql(base, creator, f"select count(*) as n from {renamed}").json()["rows"] == [{"n": 1}]
+    assert _granted(base, creator) == [(renamed, ["select", "insert", "update", "delete"])]
+    # a drop ends it: a new table of the same name, made by the master key, is not the key's
+    assert _sql(base, creator, f"drop table {renamed}").status_code == 200
+    assert _sql(base, server.token, f"create table {renamed} (secret text)").status_code == 200
+    r = _sql(base, creator, f"select * from {renamed}")
+    assert r.status_code == 403, r.text
+    assert _granted(base, creator) == []
+
+
+def test_create_if_not_exists_does_not_take_someone_elses_table(server, base, table) -> None:  # type: ignore[no-untyped-def]
+    creator = _creator(base, server.token)
+    r = _sql(base, creator, f"create table if not exists {table} (id integer); drop table {table}")
+    assert r.status_code == 403 and f"permission denied for table {table}" in r.text
+    assert _sql(base, creator, f"create table if not exists {table} (id integer)").status_code == 200
+    assert _sql(base, creator, f"select * from {table}").status_code == 403
+    assert _granted(base, creator) == []
+    assert _count(server, base, table) == ROWS
+
+
+def test_a_batch_job_creates_a_table_then_writes_it(server: RunningServer, base: str) -> None:
+    creator = _creator(base, server.token)
+    name = f"batch_owned_{next(_n)}"
+    queries = [f"create table {name} (id integer)", f"insert into {name} values (1), (2)",
+               f"update {name} set id = id * 10"]  # fmt: skip
+    r = requests.post(f"{base}api/v2/sql/job", json={"query": queries, "api_key": creator})
+    assert r.status_code == 201, r.text
+    job = wait_kbc_job(server, int(r.json()["job_id"]))
+    assert job["status"] == "success", job
+    assert _sql(base, creator, f"select id from {name} order by id").json()["rows"] == [
+        {"id": 10},
+        {"id": 20},
+    ]
+    # a job that writes a table no query of it creates is still refused when it is queued
+    r = requests.post(
+        f"{base}api/v2/sql/job", json={"query": [f"create table {name}_b (id integer)", f"delete from {name}_x"],
+                                       "api_key": creator},
+    )  # fmt: skip
+    assert r.status_code in (400, 403), r.text

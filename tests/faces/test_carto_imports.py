@@ -413,8 +413,16 @@ def test_imports_need_a_create_grant(server: RunningServer, files: Path) -> None
     assert r.status_code == 200
     assert _wait(server, r.json()["item_queue_id"])["state"] == "complete"
     assert "granted" in _tables(server)
-    # like its SQL tables, a key does not own what it imported: it needs a grant to see it
+    # like the tables it creates with SQL, a key owns what it imports: it reads and writes it
     r = requests.get(f"{server.url}/user/default/api/v1/viz/granted", params={"api_key": creator})
+    assert r.status_code == 200 and r.json()["name"] == "granted"
+    r = requests.get(
+        f"{server.url}/user/default/api/v2/sql",
+        params={"q": "delete from granted where cartodb_id = 1", "api_key": creator},
+    )
+    assert r.status_code == 200 and r.json()["total_rows"] == 1
+    # and only it: the reader key made above sees nothing of it
+    r = requests.get(f"{server.url}/user/default/api/v1/viz/granted", params={"api_key": reader.token})
     assert r.status_code == 404
     # a reader sees datasets; changing or deleting one needs write access to the bucket
     reader_token = server.token_for(bucket_permissions={"in.c-public": "read"})

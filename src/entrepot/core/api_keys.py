@@ -11,7 +11,8 @@ become the token's :class:`~entrepot.core.auth.Principal` (``apis``, ``table_gra
   and the project's name are the default bucket ``in.c-public``, any other schema is a bucket
   id); ``select`` allows reading it, ``insert``/``update``/``delete`` the statements of that
   kind (``core/sql/authorize.py``); the Keboola API reads a table granted ``select``;
-* ``database.schemas`` (``create``): CREATE TABLE in that bucket;
+* ``database.schemas`` (``create``): CREATE TABLE in that bucket; the key owns the tables it
+  creates (``core/sql/ownership.py``): they join its table grants with every permission;
 * ``dataservices.services``: stored and echoed.
 
 The master key is the caller's master token (its token shown only to itself: tokens are stored
@@ -21,7 +22,7 @@ master token manages keys; any other key sees only itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from entrepot.core import errors as E
 from entrepot.core.auth import TABLE_PERMISSIONS, TokenSpec, create_token, refresh_token
-from entrepot.core.catalog import CartoApiKey, Project, Token
+from entrepot.core.catalog import CartoApiKey, Project, StoredTable, Token
 from entrepot.core.clock import utcnow
 from entrepot.core.engine.tables import TableRef
 from entrepot.core.sql.authorize import member_project
@@ -353,6 +354,7 @@ def _resolve_tables(
                     "name": grant.name,
                     "bucket": bucket,
                     "table": stored.name,
+                    "uuid": stored.uuid,
                     "permissions": list(permissions),
                 }
             )
@@ -392,8 +394,16 @@ def _visible(services: Services, caller: Caller) -> list[ApiKeyView]:
         if not principal.is_master:
             query = query.where(CartoApiKey.token_id == principal.token_id)
         rows = list(s.scalars(query))
+        uuids = {g["uuid"] for row in rows for g in row.tables or [] if g.get("uuid")}
+        names = dict(
+            s.execute(
+                select(StoredTable.uuid, StoredTable.name).where(
+                    StoredTable.project_id == project.id, StoredTable.uuid.in_(uuids)
+                )
+            ).all()
+        )
     if not principal.is_master:
-        return [_regular_view(row, project, caller.key) for row in rows]
+        return [_regular_view(row, project, caller.key, names) for row in rows]
     master = ApiKeyView(
         name=MASTER_NAME,
         type=MASTER,
@@ -406,7 +416,7 @@ def _visible(services: Services, caller: Caller) -> list[ApiKeyView]:
         created_at=project.created_at,
         updated_at=project.created_at,
     )
-    return [master, default, *(_regular_view(row, project, None) for row in rows)]
+    return [master, default, *(_regular_view(row, project, None, names) for row in rows)]
 
 
 def _default_view(project: Project) -> ApiKeyView:
@@ -424,16 +434,27 @@ def _default_view(project: Project) -> ApiKeyView:
     )
 
 
-def _regular_view(row: CartoApiKey, project: Project, token: str | None) -> ApiKeyView:
+def _regular_view(
+    row: CartoApiKey, project: Project, token: str | None, names: Mapping[str, str] | None = None
+) -> ApiKeyView:
+    """The key ``row``; ``names`` maps its tables' uuids to their names now (a table renamed since
+    it was granted shows its new name; a dropped one is gone, as from PostgreSQL's grants)."""
+    tables = []
+    for g in row.tables or []:
+        name = g["name"]
+        if names is not None and g.get("uuid"):
+            if g["uuid"] not in names:
+                continue
+            if names[g["uuid"]].lower() != str(g["table"]).lower():
+                name = names[g["uuid"]]
+        tables.append(TableGrantView(g["schema"], name, tuple(g["permissions"])))
     return ApiKeyView(
         name=row.name,
         type=REGULAR,
         token=token,
         user=project.name,
         apis=tuple(row.apis or ()),
-        tables=tuple(
-            TableGrantView(g["schema"], g["name"], tuple(g["permissions"])) for g in row.tables or []
-        ),
+        tables=tuple(tables),
         schemas=tuple(SchemaGrantView(g["name"], tuple(g["permissions"])) for g in row.schemas or []),
         services=tuple(row.services or ()),
         created_at=row.created_at,

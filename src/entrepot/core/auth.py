@@ -14,14 +14,14 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from entrepot.core.catalog import CartoApiKey, Catalog, Project, Token
+from entrepot.core.catalog import Bucket, CartoApiKey, Catalog, Project, StoredTable, Token
 from entrepot.core.clock import utcnow
 from entrepot.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 
@@ -63,11 +63,13 @@ class Principal:
     # a CARTO regular API key (core/api_keys.py): its name, the CARTO APIs it may use (None: a
     # token that is no such key may use every API), its table grants ("<bucket>.<table>" with
     # the table name lower-cased -> CARTO permissions select/insert/update/delete) and its
-    # schema grants (bucket -> "create")
+    # schema grants (bucket -> "create"); the tables it owns (it created them: "<bucket>.<table>"),
+    # which it may also alter, truncate and drop, as a PostgreSQL role may the tables it owns
     api_key_name: str | None = None
     apis: frozenset[str] | None = None
     table_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
     schema_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    owned_tables: frozenset[str] = frozenset()
 
     @property
     def anonymous(self) -> bool:
@@ -137,6 +139,20 @@ class Principal:
     def require_table(self, bucket_id: str, table: str, access: Access) -> None:
         self.require_authenticated()
         _require_level(self.table_access(bucket_id, table), access, f"table {bucket_id}.{table}")
+
+    def owns(self, bucket_id: str, table: str) -> bool:
+        """Whether a CARTO key created table ``table`` (and so may alter, truncate and drop it)."""
+        return grant_key(bucket_id, table) in self.owned_tables
+
+    def owning(self, bucket_id: str, table: str) -> Principal:
+        """This principal as the owner of ``table`` too: every permission on it (a table a script
+        creates is its key's for the script's later statements, before the catalog says so)."""
+        name = grant_key(bucket_id, table)
+        return replace(
+            self,
+            table_grants={**self.table_grants, name: frozenset(TABLE_PERMISSIONS)},
+            owned_tables=self.owned_tables | {name},
+        )
 
     def may_create_in(self, bucket_id: str) -> bool:
         """Whether the caller may create tables in bucket ``bucket_id`` (write access, or a schema grant)."""
@@ -354,17 +370,39 @@ def authenticate(catalog: Catalog, token: str | None, *, touch_interval: float =
 
 
 def token_principal(s: Session, row: Token, project: Project) -> Principal:
-    """The principal of ``row``, with its CARTO API key's grants when it is one (read in ``s``)."""
+    """The principal of ``row``, with its CARTO API key's grants when it is one (read in ``s``).
+
+    A table grant follows its table (``uuid``), as a PostgreSQL grant follows the table's oid:
+    after a rename it names the new name, and once the table is dropped it is gone (a new table
+    of the same name is not granted).
+    """
     key = s.scalar(select(CartoApiKey).where(CartoApiKey.token_id == row.id))
-    return principal_of(row, project, key)
+    if key is None:
+        return principal_of(row, project)
+    uuids = [g["uuid"] for g in key.tables or [] if g.get("uuid")]
+    names: dict[str, tuple[str, str]] = {}
+    if uuids:
+        found = s.execute(
+            select(StoredTable.uuid, Bucket.ident, StoredTable.name)
+            .join(Bucket, Bucket.id == StoredTable.bucket_id)
+            .where(StoredTable.project_id == project.id, StoredTable.uuid.in_(uuids))
+        )
+        names = {uuid: (bucket, table) for uuid, bucket, table in found}
+    return principal_of(row, project, key, names)
 
 
-def principal_of(row: Token, project: Project, key: CartoApiKey | None = None) -> Principal:
-    """The principal of ``row``; ``key`` is its CARTO API key (grants) when it is one.
+def principal_of(
+    row: Token,
+    project: Project,
+    key: CartoApiKey | None = None,
+    tables: Mapping[str, tuple[str, str]] | None = None,
+) -> Principal:
+    """The principal of ``row``; ``key`` is its CARTO API key (grants) when it is one, ``tables``
+    the current (bucket, name) of the tables its grants name by uuid (absent: dropped).
 
     Without ``key`` a CARTO key's token has only its own (empty) permissions: it fails closed.
     """
-    grants = _key_grants(key) if key is not None else {}
+    grants = _key_grants(key, tables or {}) if key is not None else {}
     return Principal(
         project_id=project.id,
         project_name=project.name,
@@ -382,11 +420,19 @@ def principal_of(row: Token, project: Project, key: CartoApiKey | None = None) -
     )
 
 
-def _key_grants(key: CartoApiKey) -> dict[str, Any]:
+def _key_grants(key: CartoApiKey, current: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
     tables: dict[str, frozenset[str]] = {}
+    owned: set[str] = set()
     for grant in key.tables or []:
-        name = grant_key(grant["bucket"], grant["table"])
+        if grant.get("uuid"):
+            if grant["uuid"] not in current:
+                continue  # dropped
+            name = grant_key(*current[grant["uuid"]])
+        else:  # a grant stored before grants named their table's uuid
+            name = grant_key(grant["bucket"], grant["table"])
         tables[name] = tables.get(name, frozenset()) | frozenset(grant["permissions"])
+        if grant.get("owner"):
+            owned.add(name)
     schemas: dict[str, frozenset[str]] = {}
     for grant in key.schemas or []:
         schemas[grant["bucket"]] = schemas.get(grant["bucket"], frozenset()) | frozenset(grant["permissions"])
@@ -395,6 +441,7 @@ def _key_grants(key: CartoApiKey) -> dict[str, Any]:
         "apis": frozenset(key.apis or []),
         "table_grants": tables,
         "schema_grants": schemas,
+        "owned_tables": frozenset(owned),
     }
 
 

@@ -42,6 +42,7 @@ from entrepot.core.jobs import JobContext, JobRegistry
 from entrepot.core.sql.authorize import member_project
 from entrepot.core.sql.catalog_sync import stored_table, sync_catalog
 from entrepot.core.sql.namespace import DEFAULT_SCHEMA
+from entrepot.core.sql.ownership import adopt
 from entrepot.core.sql.table_model import Definition, create_cartodbfied
 from entrepot.core.tables.extract import job_principal
 
@@ -299,8 +300,10 @@ def _create_tables(ctx: JobContext[Services], box: Any, files: list[Path]) -> di
         with transaction(cur, translate_errors=False):
             for layer, select, ref in zip(layers, selects, refs, strict=True):
                 definitions[ref] = create_table(ctx, cur, layer, select, ref)
-        project = member_project(ctx.services, job_principal(ctx), ctx.project_id)
+        principal = job_principal(ctx)
+        project = member_project(ctx.services, principal, ctx.project_id)
         sync_catalog(ctx.services, project, cur, dict(definitions))
+        adopt(ctx.services, principal, project, refs)  # a CARTO key owns what it imports
     return definitions
 
 

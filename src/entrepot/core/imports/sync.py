@@ -65,6 +65,7 @@ from entrepot.core.jobs import TERMINAL, JobContext, JobRegistry
 from entrepot.core.sql.authorize import member_project
 from entrepot.core.sql.catalog_sync import stored_table, sync_catalog
 from entrepot.core.sql.namespace import DEFAULT_SCHEMA, ensure_default_bucket
+from entrepot.core.sql.ownership import adopt
 from entrepot.core.sql.service import Caller
 from entrepot.core.tables.extract import job_principal
 
@@ -513,6 +514,8 @@ def _write(
         if table is not None and (table.definition or {}).get("dataset"):
             definition = {**definition, "dataset": table.definition["dataset"]}  # type: ignore[index]
         sync_catalog(services, project, cur, {ref: definition})
+    if table is None:  # a CARTO key owns the table its synchronization creates
+        adopt(services, job_principal(ctx), project, [ref])
     with services.catalog.session() as s:
         stored = stored_table(s, project, ref)
         if stored is None:

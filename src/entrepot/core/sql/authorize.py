@@ -23,6 +23,7 @@ from entrepot.core.sql import dialect
 from entrepot.core.sql.catalog_sync import stored_table
 from entrepot.core.sql.dialect import Statement
 from entrepot.core.sql.namespace import ensure_default_bucket, namespace
+from entrepot.core.sql.ownership import CREATE_KINDS, new_tables
 from entrepot.core.sql.policy import Limits
 
 if TYPE_CHECKING:
@@ -88,7 +89,6 @@ WRITE_PERMISSION: dict[str, TablePermission] = {
     "update": "update",
     "delete": "delete",
 }
-CREATE_KINDS = frozenset({"create_table", "create_table_as"})
 
 
 def _denied(ref: TableRef, why: str) -> E.PermissionDenied:
@@ -103,7 +103,7 @@ def _may_write(principal: Principal, kind: str, ref: TableRef) -> bool:
         return principal.may_create_in(ref.schema)
     permission = WRITE_PERMISSION.get(kind)
     if permission is None:
-        return principal.bucket_access(ref.schema) == "write"
+        return principal.bucket_access(ref.schema) == "write" or principal.owns(ref.schema, ref.name)
     return principal.table_permits(ref.schema, ref.name, permission)
 
 
@@ -117,7 +117,8 @@ def authorize(
     needs ``select`` (a grant or read access to the bucket), and so does a write that reads its
     target's columns (``Statement.reads_target``). The anonymous caller (CARTO's default public
     key) reads public and link tables only; a CARTO key reads them too, as CARTO's regular keys
-    inherit the default public key's datasets.
+    inherit the default public key's datasets. A CARTO key owns the tables it creates
+    (``ownership.py``): the script's later statements may do anything to them.
     """
     if not principal.may_use_api("sql"):
         raise E.PermissionDenied(
@@ -125,6 +126,7 @@ def authorize(
             code="sql.apiNotGranted",
             details={"hint": f"the API key {principal.api_key_name} is not granted the SQL API"},
         )
+    created = set(new_tables(services, project, statements)) if principal.api_key_name else set()
     for st in statements:
         for ref in st.writes:
             if principal.anonymous:
@@ -132,11 +134,15 @@ def authorize(
                     ref,
                     "the default public key may only read public tables; send an api_key with write permission",
                 )
+            if ref == st.renamed_to and st.target is not None:
+                ref = st.target  # a rename's new name: whoever may alter the table may name it
             if not _may_write(principal, st.kind, ref):
                 what = WRITE_PERMISSION.get(st.kind) or ("create" if st.kind in CREATE_KINDS else "write")
                 raise _denied(ref, f"this key may not {what} table {ref.schema}.{ref.name}")
             if st.reads_target and not principal.table_permits(ref.schema, ref.name, "select"):
                 raise _denied(ref, f"this statement reads the columns of {ref.name}, which needs select too")
+            if st.kind in CREATE_KINDS and ref in created:
+                principal = principal.owning(ref.schema, ref.name)
         for ref in st.reads:
             if not principal.anonymous and principal.table_permits(ref.schema, ref.name, "select"):
                 continue

@@ -21,6 +21,7 @@ document, its view and its handler.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,9 @@ from entrepot.core.jobs import (
     JobRegistry,
 )
 from entrepot.core.sql.authorize import find_project
+from entrepot.core.sql.dialect import Statement
 from entrepot.core.sql.execute import run
+from entrepot.core.sql.ownership import CREATE_KINDS
 
 if TYPE_CHECKING:
     from entrepot.core.services import Services
@@ -68,10 +71,15 @@ def require_batch(principal: Principal) -> None:
         )
 
 
-def check_queries(principal: Principal, params: dict[str, Any], authorize: Any) -> None:
-    """Authorise a regular key's job at creation: ``authorize(sql)`` for each of its queries.
+def check_queries(
+    principal: Principal,
+    params: dict[str, Any],
+    authorize: Callable[[Principal, str], Sequence[Statement]],
+) -> None:
+    """Authorise a regular key's job at creation: ``authorize(principal, sql)`` for each query.
 
-    A query that does not parse yet (it may name a table an earlier query creates) is left to
+    A table an earlier query creates is the key's for the later ones (``ownership.py``). A
+    query that does not parse yet (it may name a table an earlier query creates) is left to
     fail when the job runs; a permission it lacks is refused now.
     """
     if principal.is_master:
@@ -81,11 +89,14 @@ def check_queries(principal: Principal, params: dict[str, Any], authorize: Any) 
         hooks += [item.get("onsuccess"), item.get("onerror")]
         for sql in [item["query"], *[h for h in hooks if h]]:
             try:
-                authorize(_substitute(sql, 0, None))
+                statements = authorize(principal, _substitute(sql, 0, None))
             except E.PermissionDenied:
                 raise
             except E.EntrepotError:
                 continue
+            for st in statements:
+                if st.kind in CREATE_KINDS and st.target is not None:
+                    principal = principal.owning(st.target.schema, st.target.name)
         hooks = []
 
 
@@ -141,8 +152,12 @@ def _substitute(sql: str, job_id: int, error: str | None) -> str:
     return sql.replace("<%= error_message %>", (error or "").replace("'", "''"))
 
 
-def _run_one(ctx: JobContext[Services], principal: Principal, project: str, sql: str) -> None:
+def _run_one(ctx: JobContext[Services], project: str, sql: str) -> None:
+    """Run one query as the job's token is now (a table an earlier query created is its key's)."""
+    from entrepot.core.tables.extract import job_principal
+
     settings = ctx.services.settings
+    principal = job_principal(ctx)
     with run(
         ctx.services,
         principal,
@@ -158,11 +173,8 @@ def _run_one(ctx: JobContext[Services], principal: Principal, project: str, sql:
 
 def run_job(ctx: JobContext[Services]) -> dict[str, Any]:
     """Job ``sql.batch``: run the queries in order; per-query statuses are published as they change."""
-    from entrepot.core.tables.extract import job_principal
-
     params = ctx.params
     project = ctx.job.subject or find_project(ctx.services, ctx.project_id).name
-    principal = job_principal(ctx)
     fallback = params.get("shape") == "fallback"
     states: list[dict[str, Any]] = [{"status": "pending"} for _ in params["queries"]]
     outcome: dict[str, Any] = {"queries": states}
@@ -176,7 +188,7 @@ def run_job(ctx: JobContext[Services]) -> dict[str, Any]:
         states[i]["status"] = "running"
         publish()
         try:
-            _run_one(ctx, principal, project, _substitute(item["query"], ctx.job.id, None))
+            _run_one(ctx, project, _substitute(item["query"], ctx.job.id, None))
         except E.JobCancelled:
             states[i]["status"] = "cancelled"
             publish()
@@ -192,14 +204,14 @@ def run_job(ctx: JobContext[Services]) -> dict[str, Any]:
             states[i]["status"] = "done"
         hook = item.get("onerror" if error is not None else "onsuccess")
         if hook:
-            states[i]["fallback_status"] = _run_hook(ctx, principal, project, hook, error)
+            states[i]["fallback_status"] = _run_hook(ctx, project, hook, error)
         ctx.progress(100 * (i + 1) / len(states))
         publish()
         if error is not None:
             break
     hook = params.get("onerror" if error is not None else "onsuccess")
     if hook:
-        outcome["fallback_status"] = _run_hook(ctx, principal, project, hook, error)
+        outcome["fallback_status"] = _run_hook(ctx, project, hook, error)
     if error is not None:
         outcome["failed_reason"] = error.message
         publish()
@@ -207,11 +219,9 @@ def run_job(ctx: JobContext[Services]) -> dict[str, Any]:
     return outcome
 
 
-def _run_hook(
-    ctx: JobContext[Services], principal: Principal, project: str, sql: str, error: E.EntrepotError | None
-) -> str:
+def _run_hook(ctx: JobContext[Services], project: str, sql: str, error: E.EntrepotError | None) -> str:
     try:
-        _run_one(ctx, principal, project, _substitute(sql, ctx.job.id, error.message if error else None))
+        _run_one(ctx, project, _substitute(sql, ctx.job.id, error.message if error else None))
     except E.JobCancelled:
         raise
     except E.EntrepotError:

@@ -33,6 +33,7 @@ from entrepot.core.sql import binder
 from entrepot.core.sql.authorize import prepare
 from entrepot.core.sql.catalog_sync import definitions_of, sync_catalog
 from entrepot.core.sql.dialect import Statement
+from entrepot.core.sql.ownership import adopt, new_tables
 from entrepot.core.sql.results import Column, Page, ResultFile, Row, Rows
 from entrepot.core.sql.table_model import (
     HIDDEN_TIMESTAMP,
@@ -180,6 +181,7 @@ def run(
         cancel=cancel,
         max_rows=max_rows,
         on_statement=on_statement,
+        owner=principal,
     ) as result:
         yield result
 
@@ -251,12 +253,15 @@ def execute(
     page: Page | None = None,
     geojson: bool = False,
     on_statement: Callable[[int], None] | None = None,
+    owner: Principal | None = None,
 ) -> Iterator[Rows]:
     """Run checked and authorised ``statements``; yields the last one's ``Rows`` while they stream.
 
     ``max_rows`` bounds the rows a writing script's result keeps in memory (over it:
     ``PayloadTooLarge`` before the answer starts); ``bound`` bounds the rows a reading script's
     result streams. ``page`` and ``geojson`` (see ``_last_statement``) need a script that only reads.
+    ``owner`` is the caller: when it is a CARTO key, it owns the tables the script creates
+    (``ownership.py``).
     """
     started = time.perf_counter()
     reshaped = page is not None or geojson
@@ -264,7 +269,7 @@ def execute(
     with session as (_, cur, writes):
         if writes:
             yield _run_writes(
-                services, project, cur, statements, max_rows=max_rows, on_statement=on_statement
+                services, project, cur, statements, max_rows=max_rows, on_statement=on_statement, owner=owner
             )
             return
         cur.execute(_last_statement(cur, statements, on_statement, page=page, geojson=geojson))
@@ -349,8 +354,10 @@ def _run_writes(
     *,
     max_rows: int | None,
     on_statement: Callable[[int], None] | None,
+    owner: Principal | None,
 ) -> Rows:
     """Run a writing script in one transaction; returns its last result, materialised."""
+    fresh = new_tables(services, project, statements) if owner is not None and owner.api_key_name else []
     definitions = definitions_of(services, project, {ref for st in statements for ref in st.writes})
     columns: list[Column] = []
     rows: list[Row] = []
@@ -365,6 +372,8 @@ def _run_writes(
     for old, new in renames.items():  # a renamed table keeps its definition
         definitions[new] = definitions.get(new) or definitions.get(old)
     sync_catalog(services, project, cur, definitions, renames=renames)
+    if owner is not None:
+        adopt(services, owner, project, fresh)
     shown, cut = _visible(columns)
     if cut is not None:
         rows = [cut(row) for row in rows]

@@ -136,6 +136,7 @@ def query(services: Services, caller: Caller, query: Query) -> Iterator[Rows]:
         bound=limit if query.bounded else None,
         page=query.page,
         geojson=query.geojson,
+        owner=caller.principal,
     ) as rows:
         yield rows
 
@@ -177,9 +178,7 @@ def create_batch(services: Services, caller: Caller, document: Any) -> BatchJob:
     row = member_project(services, caller.principal, caller.project)
     batch.require_batch(caller.principal)
     params = batch.normalize(document)
-    batch.check_queries(
-        caller.principal, params, lambda sql: prepare(services, caller.principal, row.id, sql)
-    )
+    batch.check_queries(caller.principal, params, lambda who, sql: prepare(services, who, row.id, sql)[1])
     job = services.jobs.submit(
         row.id, batch.KIND, params, token_id=caller.principal.token_id, subject=caller.project, max_attempts=1
     )
@@ -196,7 +195,7 @@ def update_batch(services: Services, caller: Caller, job_id: str, document: Any)
     job = _batch_row(services, caller, job_id)
     params = batch.normalize(document)
     batch.check_queries(
-        caller.principal, params, lambda sql: prepare(services, caller.principal, job.project_id, sql)
+        caller.principal, params, lambda who, sql: prepare(services, who, job.project_id, sql)[1]
     )
     if not services.jobs.update_params(job.id, job.project_id, params):
         raise BatchError("Job is not pending, it cannot be updated", code="sql.batch.notPending")
