@@ -138,9 +138,8 @@ class RawDuckDBCartodbfied(RawDuckDB):
     def __init__(self, tmp: Path):
         super().__init__(tmp)
         from entrepot.core.sql.geometry import MACROS
-        from entrepot.core.sql.sandbox import WEBMERCATOR_MACRO
 
-        for macro in [*MACROS, WEBMERCATOR_MACRO]:
+        for macro in MACROS:
             self.con.execute(macro)
 
     def load(self, path: Path) -> None:

@@ -157,6 +157,28 @@ def test_pg_transform_clips_to_webmercator_extent(conn):
     )
 
 
+def test_pg_webmercator_is_pg_transform_to_3857_byte_for_byte(conn):
+    """Each of pg_webmercator's paths (point formula, one ST_Transform, the generic clip) gives
+    exactly pg_transform(g, 3857): the same WKB and the same type."""
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE merc_cases AS SELECT CAST(g AS GEOMETRY) AS g FROM (VALUES "
+        "(NULL), ('POINT EMPTY'), ('POINT Z (1 2 3)'), ('POINT M (1 2 3)'), ('POINT(0 89)'), ('POINT(-180 -85.0511)'), "
+        "('POINT(180.5 10)'), ('LINESTRING(0 0,1 1)'), ('LINESTRING(0 0,0 89)'), ('POLYGON EMPTY'), "
+        "('POLYGON((0 0,1 0,1 1,0 0))'), ('MULTIPOINT(1 2,3 4)'), ('LINESTRING Z (0 0 1,1 8 2)')) v(g) "
+        "UNION ALL SELECT ST_Point(-190 + i * 0.0347, -89 + i * 0.0113)::GEOMETRY FROM range(15000) t(i)"
+    )
+    differing = "ST_AsWKB(pg_webmercator(g)) IS DISTINCT FROM ST_AsWKB(pg_transform(g, 3857))"
+    assert one(conn, f"SELECT count(*) FILTER (WHERE {differing}) FROM merc_cases") == 0
+    assert (
+        one(conn, "SELECT count(*) FILTER (WHERE NOT ST_IsEmpty(pg_webmercator(g))) FROM merc_cases") > 10000
+    )
+    for typed in ("pg_setsrid(ST_Point(1, 2), 4326)", "pg_setsrid(ST_Point(500000, 4649776), 32633)"):
+        got = one(conn, f"SELECT [pg_asewkt(pg_webmercator({typed})), typeof(pg_webmercator({typed}))]")
+        assert got == one(
+            conn, f"SELECT [pg_asewkt(pg_transform({typed}, 3857)), typeof(pg_transform({typed}, 3857))]"
+        )
+
+
 @pytest.mark.parametrize(
     ("wkt", "astext", "ewkt"),
     [

@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from entrepot.core.engine import Engine
 
 
-# CARTO's the_geom_webmercator: the_geom (EPSG:4326) in EPSG:3857, latitude clamped like CARTO
-WEBMERCATOR_MACRO = "CREATE OR REPLACE TEMP MACRO pg_webmercator(g) AS pg_transform(g, 3857)"
 IDLE_CURSORS = 16  # connections kept per sandbox for reuse (each has the macros already)
 
 
@@ -88,7 +86,7 @@ class Sandbox:
         self._idle: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._macros = [*MACROS, WEBMERCATOR_MACRO, *value_macros(settings.sql_max_value_bytes)]
+        self._macros = [*MACROS, *value_macros(settings.sql_max_value_bytes)]
         self.conn = extensions.connect(
             config={
                 "threads": settings.sql_threads,
