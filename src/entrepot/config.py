@@ -232,6 +232,19 @@ class Settings(BaseSettings):
         description="Consecutive failed runs after which a CARTO sync table stops being scheduled (a sync_now "
         "or an update starts it again); failed runs are retried at the sync's interval until then.",
     )
+    maps_tile_cache_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of rendered map tiles (MVT, PNG, UTFGrid) a server process keeps in memory, least "
+        "recently used first out (0: no cache). A tile is cached under its layergroup, its tables' last change "
+        "and who it is rendered for, so a write never serves a stale tile.",
+    )
+    maps_max_features: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most features one raster tile, grid or static image may draw; a layer with more in view "
+        "is refused with 400 (ask for a higher zoom or filter the layer's SQL).",
+    )
 
     # --- exports ----------------------------------------------------------------------------
     export_retention_days: float = Field(

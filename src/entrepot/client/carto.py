@@ -5,7 +5,8 @@ and answers an ``ImportJob`` at once; ``job.wait(on_state=...)`` follows it thro
 states (``pending``, ``unpacking``, ``importing``, ``guessing``, then ``complete`` or
 ``failure``) and raises ``ImportFailed`` (CARTO's ``error_code`` and message) on failure.
 ``client.carto.api_keys`` speaks the Auth API (``api/v3/api_keys``), ``client.carto.datasets``
-the datasets of ``api/v1/viz`` and ``client.carto.sync_tables`` ``api/v1/synchronizations``.
+the datasets of ``api/v1/viz``, ``client.carto.sync_tables`` ``api/v1/synchronizations`` and
+``client.carto.maps`` the Maps API (``api/v1/map``, ``client/maps.py``).
 
 Requests go to the root paths (``/api/v1/...``) with the client's token: the server takes the
 project from the token. Answers are frozen dataclasses; ``raw`` keeps the server's whole JSON.
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 from entrepot.client._http import Transport
 from entrepot.client.errors import ImportFailed, JobTimeout
+from entrepot.client.maps import Maps
 
 IMPORTS_PATH = "/api/v1/imports"
 KEYS_PATH = "/api/v3/api_keys"
@@ -576,13 +578,14 @@ class SyncTables:
 # -- the namespace -----------------------------------------------------------------------------
 class Carto:
     """The CARTO platform of the token's project: ``import_file``, ``import_url``, ``get_import``,
-    and ``api_keys``, ``datasets``, ``sync_tables``."""
+    and ``api_keys``, ``datasets``, ``sync_tables``, ``maps``."""
 
     def __init__(self, http: Transport):
         self._http = http
         self.api_keys = ApiKeys(http)
         self.datasets = Datasets(http)
         self.sync_tables = SyncTables(http)
+        self.maps = Maps(http)
 
     def import_file(
         self,

@@ -597,3 +597,39 @@ class CartoSynchronization(Base):
         Index("ix_carto_synchronizations_run_at", "run_at"),
         Index("ix_carto_synchronizations_table", "table_id"),
     )
+
+
+class MapTemplate(Base):
+    """A CARTO named map: a template (``version``, ``name``, ``auth``, ``placeholders``,
+    ``layergroup``, ``view``) kept as its owner sent it, named uniquely in its project."""
+
+    __tablename__ = "map_templates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    template: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_map_templates_project_name"),)
+
+
+class MapLayergroup(Base):
+    """An instantiated map config: its id (an HMAC of who instantiated what), the checked config,
+    who it acts as (``token_id``: the token that instantiated it; None with ``template``: the
+    project's owner, for a named map; None without: the anonymous caller) and the uuids of the
+    tables its layers read (their changes make new tiles)."""
+
+    __tablename__ = "map_layergroups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), nullable=True)
+    template: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    tables: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_map_layergroups_project", "project_id"),)

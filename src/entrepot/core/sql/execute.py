@@ -297,6 +297,28 @@ def execute_into(
             path.unlink(missing_ok=True)
 
 
+def query_around(
+    services: Services,
+    project: Project,
+    statements: Sequence[Statement],
+    wrap: Callable[[str], str],
+    *,
+    time_limit: float | None = None,
+) -> tuple[list[Column], list[Row]]:
+    """Run a reading script whose last query is put inside ``wrap(sql)`` (DuckDB SQL a caller
+    builds around it: the Maps API's tile queries); the wrapped query's columns and rows.
+
+    The script is checked and run like any read (``binder.check`` on the wrapped query too, a
+    query slot, the time limit); ``wrap`` must add no table of its own.
+    """
+    session = _session(services, project, statements, time_limit=time_limit, cancel=None, reshaped=True)
+    with session as (_, cur, _writes):
+        wrapped = wrap(_last_statement(cur, statements, None))
+        binder.check(cur, wrapped)
+        cur.execute(wrapped)
+        return _columns(cur), cur.fetchall()
+
+
 def _columns(cur: duckdb.DuckDBPyConnection) -> list[Column]:
     return [Column(str(d[0]), str(d[1])) for d in (cur.description or [])]
 

@@ -16,6 +16,7 @@ from entrepot.faces.carto import (
     api_keys,
     datasets,
     imports,
+    maps,
     sql,
     synchronizations,
     users,
@@ -39,6 +40,7 @@ def router() -> APIRouter:
     r.include_router(visualizations.router())
     r.include_router(viz_exports.router())
     r.include_router(users.router())
+    r.include_router(maps.router())
     return r
 
 

@@ -32,6 +32,7 @@ PREFIXES = (
     "/api/v1/imports",
     "/api/v1/synchronizations",
     "/api/v1/viz",
+    "/api/v1/map",
     "/api/v1/tables",
     "/api/v1/organization/",
     "/api/v1/users",
@@ -59,6 +60,17 @@ def render_error(request: Request, problem: Problem) -> Response:
             {"errors": problem.message, "errors_cause": None}, status_code=status, headers=problem.headers
         )
     path = request.url.path
+    if "/api/v1/map" in path:  # the Maps API: a list, and the same with context (a layer's index)
+        context: dict[str, Any] = {"type": "unknown", "message": problem.message}
+        details = problem.error.details if problem.error is not None else None
+        if details and isinstance(details.get("layer"), dict):
+            context = {"type": "layer", "message": problem.message, "layer": details["layer"]}
+        taken = problem.error is not None and problem.error.kind is E.Kind.ALREADY_EXISTS
+        return JSONResponse(
+            {"errors": [problem.message], "errors_with_context": [context]},
+            status_code=400 if taken else problem.status,  # CARTO: a taken template name is a 400
+            headers=problem.headers,
+        )
     if "/api/v1/synchronizations" in path:  # sync tables: {"errors": "message"}
         return JSONResponse({"errors": problem.message}, status_code=problem.status, headers=problem.headers)
     if "/api/v1/imports" in path:  # the Import API's envelope
