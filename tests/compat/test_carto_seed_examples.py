@@ -19,8 +19,9 @@ updates and cancels is still pending ("for long lasting SQL queries"), as on CAR
 API blocks run on a server that may download from 127.0.0.1 (``url_import_allowed_hosts``),
 where a tiny HTTP server plays the reader's remote URL.
 
-Skipped: the Maps API section (named and anonymous maps, its last four blocks): entrepot does
-not serve the Maps API yet (a later issue).
+The Maps API section (its last four blocks) reads JSON files the reader writes: a named map
+template, an anonymous MapConfig and a named map's placeholder values (``JSON_TEMPLATE``), and
+the template's id and token (``NAMED_MAP_ID``, ``NAMED_MAP_TOKEN``).
 """
 
 from __future__ import annotations
@@ -60,12 +61,17 @@ STORES = "store,latitude,longitude\nLouvre,48.8606,2.3376\nBellecour,45.7578,4.8
 CAFES = "cafe,latitude,longitude\nFlore,48.8541,2.3326\nProcope,48.8530,2.3389\n"
 
 
-def _blocks() -> list[str]:
+def _all_blocks() -> list[str]:
     blocks = python_blocks(SEED_003)
     assert len(blocks) == 17 + MAPS_BLOCKS
     assert all("carto.maps" in b for b in blocks[-MAPS_BLOCKS:])
     assert not any("carto.maps" in b for b in blocks[:-MAPS_BLOCKS])
-    return blocks[:-MAPS_BLOCKS]
+    return blocks
+
+
+def _blocks() -> list[str]:
+    """The blocks before the Maps API section."""
+    return _all_blocks()[:-MAPS_BLOCKS]
 
 
 def fill(block: str, **values: object) -> str:
@@ -264,3 +270,79 @@ def test_seed_003_import_api(importer, source, reader_dir) -> None:  # type: ign
     with zipfile.ZipFile(io.BytesIO(carto_file.content)) as z:
         assert "cafes.carto.json" in z.namelist()
     assert cafes.name == "cafes"
+
+
+NAMED_TEMPLATE = {
+    "version": "0.0.1",
+    "name": "seed_map",
+    "auth": {"method": "token", "valid_tokens": ["seed-token"]},
+    "placeholders": {"color": {"type": "css_color", "default": "#0000ff"}},
+    "layergroup": {
+        "version": "1.0.1",
+        "layers": [
+            {
+                "type": "cartodb",
+                "options": {
+                    "cartocss_version": "2.1.1",
+                    "cartocss": "#layer { marker-fill: <%= color %>; }",
+                    "sql": "select * from seed_places",
+                },
+            }
+        ],
+    },
+    "view": {"zoom": 4, "center": {"lng": 2.35, "lat": 48.85}},
+}
+ANONYMOUS_CONFIG = {
+    "version": "1.0.1",
+    "layers": [
+        {
+            "type": "cartodb",
+            "options": {
+                "cartocss_version": "2.1.1",
+                "cartocss": "#layer { marker-fill: #F11810; }",
+                "sql": "select * from seed_places",
+            },  # fmt: skip
+        }
+    ],
+}
+
+
+def test_seed_003_maps_api(server, reader_dir) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    blocks = _all_blocks()[-MAPS_BLOCKS:]
+    master = SQLClient(_master(server))
+    master.send("CREATE TABLE seed_places (city text, the_geom geometry(Geometry, 4326))")
+    master.send("SELECT CDB_CartodbfyTable('seed_places')")
+    master.send(
+        "INSERT INTO seed_places (city, the_geom) VALUES ('Paris', ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326))"
+    )
+    (reader_dir / "named_map.json").write_text(json.dumps(NAMED_TEMPLATE))
+    (reader_dir / "anonymous_map.json").write_text(json.dumps(ANONYMOUS_CONFIG))
+    (reader_dir / "params.json").write_text(json.dumps({"color": "#ff0000"}))
+    ns: dict[str, Any] = {"__name__": "seed003"}
+    run(authenticate(_all_blocks()[1], server), ns)
+
+    # create a named map, then an anonymous one
+    run(fill(blocks[0], JSON_TEMPLATE="named_map.json"), ns)
+    assert ns["named"].template_id == "seed_map"
+    run(fill(blocks[1], JSON_TEMPLATE="anonymous_map.json"), ns)
+    anonymous = ns["anonymous"]
+    assert anonymous.layergroupid and anonymous.metadata["layers"][0]["type"] == "mapnik"
+    tile = requests.get(anonymous.get_tile_url(0, 0, 0, layer_id="0", extension="mvt"))
+    assert tile.status_code == 200 and b"Paris" in tile.content
+
+    # instantiate the named map with the reader's values and its token
+    run(
+        fill(blocks[2], JSON_TEMPLATE="params.json", NAMED_MAP_ID="seed_map", NAMED_MAP_TOKEN="seed-token"),
+        ns,
+    )
+    named_map = ns["named_map"]
+    assert named_map.layergroupid
+    png = requests.get(f"{server.url}/user/default/api/v1/map/{named_map.layergroupid}/0/0/0/0.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+
+    # update (no view), delete, list
+    run(fill(blocks[3], NAMED_MAP_ID="seed_map"), ns)
+    assert ns["named_map"].view is None
+    assert [m.template_id for m in ns["named_maps"]] == []
