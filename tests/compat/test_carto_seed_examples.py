@@ -301,7 +301,7 @@ ANONYMOUS_CONFIG = {
                 "cartocss_version": "2.1.1",
                 "cartocss": "#layer { marker-fill: #F11810; }",
                 "sql": "select * from seed_places",
-            },  # fmt: skip
+            },
         }
     ],
 }

@@ -65,8 +65,12 @@ class Maps:
         self._http = http
 
     def instantiate(self, config: Mapping[str, Any]) -> Layergroup:
-        """Instantiate a MapConfig as this token (its SQL is authorised like the SQL API's)."""
-        return Layergroup.from_json(self._http.json("POST", MAP_PATH, json=dict(config)))
+        """Instantiate a MapConfig as this token (its SQL is authorised like the SQL API's).
+
+        An ``api_key`` in ``config`` is dropped (the ``carto`` SDK writes its own into the dict
+        it is given): the client's token decides."""
+        body = {k: v for k, v in config.items() if k not in ("api_key", "client")}
+        return Layergroup.from_json(self._http.json("POST", MAP_PATH, json=body))
 
     def tile(
         self,

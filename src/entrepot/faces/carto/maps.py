@@ -5,7 +5,9 @@ Layergroups answer in CARTO's JSON (``layergroupid``, ``metadata.layers``, ``cdn
 does. Tiles carry an ``ETag`` and ``Last-Modified`` (a matching ``If-None-Match`` gets 304)
 and ``Cache-Control: no-cache``: clients keep them but ask again, and a write to a table makes
 a new ETag. An empty vector tile is 204. Errors use the Maps envelope (``deps.render_error``):
-``{"errors": [...], "errors_with_context": [{"type", "message", "layer"?}]}``.
+``{"errors": [...], "errors_with_context": [{"type", "message", "layer"?}]}``. Layergroup
+answers and tiles allow any origin (``Access-Control-Allow-Origin: *``): a map page elsewhere
+instantiates with a GET (``config=``, no preflight) and fetches the tiles.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ PATH_PARAMETERS = {
     "height_format": "Image height in pixels, then .png.",
 }
 MAX_CONFIG_BODY = 1024 * 1024
+# layergroups and tiles are read by map pages on other origins (no cookies: the id is the key)
+CORS = {"Access-Control-Allow-Origin": "*"}
 _TILE = re.compile(r"^(\d+)(?:@([1-4])x)?\.(png|mvt|grid\.json)$")
 _CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,63}$")
 
@@ -80,8 +84,8 @@ def _answer(request: Request, body: dict[str, Any], params: dict[str, Any]) -> R
         if not isinstance(callback, str) or not _CALLBACK.match(callback):
             raise E.InvalidInput("callback must be a JavaScript function name", code="maps.callback")
         text = f"/**/{callback}({json.dumps(body)});"
-        return Response(text, media_type="text/javascript; charset=utf-8")
-    return JSONResponse(body)
+        return Response(text, media_type="text/javascript; charset=utf-8", headers=CORS)
+    return JSONResponse(body, headers=CORS)
 
 
 async def _json_body(request: Request) -> Any:
@@ -115,6 +119,7 @@ def _with_key(params: dict[str, Any], doc: Any) -> dict[str, Any]:
 
 def _tile_response(request: Request, result: Tile) -> Response:
     headers = {
+        **CORS,
         "ETag": result.etag,
         "Last-Modified": format_datetime(result.last_modified, usegmt=True),
         "Cache-Control": "public, no-cache",
