@@ -239,6 +239,18 @@ class Settings(BaseSettings):
         "recently used first out (0: no cache). A tile is cached under its layergroup, its tables' last change "
         "and who it is rendered for, so a write never serves a stale tile.",
     )
+    maps_tile_cache_disk_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=0,
+        description="Bytes of rendered map tiles kept on disk under <data dir>/tile-cache, shared by the "
+        "processes of one machine, least recently used first out (0: none); checked after the memory cache.",
+    )
+    maps_layergroup_ttl: int = Field(
+        30 * 24 * 3600,
+        ge=3600,
+        description="Seconds a map layergroup is kept after it was last instantiated or served a tile; the "
+        "maintenance sweep deletes older ones (their tiles then answer 404: instantiate the map again).",
+    )
     maps_max_features: int = Field(
         1_000_000,
         ge=1,

@@ -372,3 +372,48 @@ def test_an_sql_literal_stays_one_string(server: RunningServer, base: str, quake
     r = _get(f"{base}api/v1/map/{r.json()['layergroupid']}/0/0/0/0.mvt")
     assert r.status_code == 204  # nothing is named that, and nothing has magnitude >= 99
     assert len(_sql(server, "select * from quakes")["rows"]) >= len(QUAKES)
+
+
+# -- the disk cache and expiry ---------------------------------------------------------------------
+
+
+def test_tiles_from_disk_and_layergroups_that_expire(tmp_path: Any) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from entrepot.core.catalog import MapLayergroup
+    from entrepot.core.clock import utcnow
+    from entrepot.core.maps import layergroups
+    from support.server import start_server
+
+    server = start_server(tmp_path / "data", maps_tile_cache_bytes=0)  # no memory cache: disk only
+    try:
+        base = f"{server.url}/user/default/"
+        _sql(server, "CREATE TABLE spots (name text, the_geom geometry(Geometry, 4326))")
+        _sql(server, "SELECT CDB_CartodbfyTable('spots')")
+        _sql(server, "INSERT INTO spots (name, the_geom) VALUES ('a', ST_SetSRID(ST_MakePoint(1, 1), 4326))")
+        amap = _anonymous(base, _config("select * from spots"), token=server.token)
+        url = amap.get_tile_url(0, 0, 0, layer_id="1", extension="mvt")
+        first = _get(url)
+        cached = list((tmp_path / "data" / "tile-cache").glob("*/*"))
+        assert len(cached) == 1 and cached[0].read_bytes() == first.content
+        cached[0].write_bytes(b"from the disk")  # what the next request answers: proof it reads the file
+        again = _get(url)
+        assert again.content == b"from the disk" and again.headers["etag"] == first.headers["etag"]
+        _sql(server, "INSERT INTO spots (name, the_geom) VALUES ('b', ST_SetSRID(ST_MakePoint(2, 2), 4326))")
+        after = _get(url)
+        assert after.headers["etag"] != first.headers["etag"]
+        assert sorted(f["properties"]["name"] for f in _decode(after.content)["layer1"]["features"]) == [
+            "a",
+            "b",
+        ]
+        assert len(list((tmp_path / "data" / "tile-cache").glob("*/*"))) == 2
+        # unused for longer than maps_layergroup_ttl: the sweep deletes it, its tiles are gone
+        with server.services.catalog.session() as s:
+            s.execute(update(MapLayergroup).values(used_at=utcnow() - timedelta(days=31)))
+        assert layergroups.expire(server.services) == 1
+        gone = _get(url)
+        assert gone.status_code == 404 and "nonexistent map configuration" in gone.json()["errors"][0]
+    finally:
+        server.stop()

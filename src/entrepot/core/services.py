@@ -44,6 +44,7 @@ CORE_JOB_MODULES = (
     "entrepot.core.organizations",
     "entrepot.core.imports.sync",
     "entrepot.core.access_keys",
+    "entrepot.core.maps.layergroups",
 )
 
 

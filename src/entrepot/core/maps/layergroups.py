@@ -20,16 +20,17 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from entrepot.core import errors as E
 from entrepot.core.auth import ANONYMOUS, Principal, token_principal
-from entrepot.core.catalog import MapLayergroup, Project, StoredTable, Token
+from entrepot.core.catalog import MapLayergroup, Project, StoredTable, Token, affected
 from entrepot.core.clock import utcnow
+from entrepot.core.jobs import JobRegistry
 from entrepot.core.maps import cartocss
 from entrepot.core.maps.config import GEOMETRY, Layer, MapConfig, layer_error
 from entrepot.core.secretbox import derive_key
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from entrepot.core.services import Services
 
 PURPOSE = "maps.layergroup"
+TOUCH_INTERVAL = 3600
 GEOMETRY_COLUMNS = frozenset({"the_geom", GEOMETRY})
 
 
@@ -228,6 +230,7 @@ class Loaded:
     tables: Sequence[str]
     template: str | None
     created_at: datetime
+    used_at: datetime
 
 
 def load(services: Services, raw_id: str) -> Loaded:
@@ -247,8 +250,35 @@ def load(services: Services, raw_id: str) -> Loaded:
             )
         principal = _acting(s, row, project)
         return Loaded(
-            row.id, project, principal, dict(row.config), list(row.tables), row.template, row.created_at
+            row.id,
+            project,
+            principal,
+            dict(row.config),
+            list(row.tables),
+            row.template,
+            row.created_at,
+            row.used_at,
         )
+
+
+def touch(services: Services, loaded: Loaded) -> None:
+    """Note that ``loaded`` is in use (at most once an hour: ``maps_layergroup_ttl`` counts from it)."""
+    now = utcnow()
+    if (now - loaded.used_at).total_seconds() < TOUCH_INTERVAL:
+        return
+    with services.catalog.session() as s:
+        s.execute(update(MapLayergroup).where(MapLayergroup.id == loaded.row_id).values(used_at=now))
+
+
+def expire(services: Services) -> int:
+    """Delete the layergroups unused for ``maps_layergroup_ttl`` seconds (the maintenance sweep)."""
+    cutoff = utcnow() - timedelta(seconds=services.settings.maps_layergroup_ttl)
+    with services.catalog.session() as s:
+        return affected(s, delete(MapLayergroup).where(MapLayergroup.used_at < cutoff))
+
+
+def register_jobs(registry: JobRegistry[Services]) -> None:
+    registry.register_periodic("maps.layergroups.expire", expire)
 
 
 def _acting(s: Session, row: MapLayergroup, project: Project) -> Principal:

@@ -27,9 +27,9 @@ from entrepot.core.catalog import StoredTable
 from entrepot.core.engine.statements import quote_ident, quote_literal
 from entrepot.core.maps import config as mapconfig
 from entrepot.core.maps import mvt, raster
-from entrepot.core.maps.cache import tile_cache
+from entrepot.core.maps.cache import disk_cache, tile_cache
 from entrepot.core.maps.config import GEOMETRY, Layer
-from entrepot.core.maps.layergroups import Loaded, Prepared, load, prepare_layer
+from entrepot.core.maps.layergroups import Loaded, Prepared, load, prepare_layer, touch
 from entrepot.core.sql.execute import query_around
 
 if TYPE_CHECKING:
@@ -188,20 +188,25 @@ def _cached(
     fmt: str,
 ) -> Tile:
     loaded = load(services, raw_id)
+    touch(services, loaded)
     updated, stamp = _stamp(services, loaded)
     key = (loaded.row_id, stamp, *what)
-    cache = tile_cache(services)
-    if cache is not None:
-        hit = cache.get(key)
+    memory = tile_cache(services)
+    if memory is not None:
+        hit = memory.get(key)
         if isinstance(hit, Tile):
             return hit
-    config = mapconfig.parse(loaded.config)
-    chosen = _choose(config, layers, fmt)
-    body: bytes = render(loaded, chosen)
-    etag = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
-    result = Tile(body=body, media_type=media_type, etag=f'"{etag}"', last_modified=updated)
-    if cache is not None:
-        cache.put(key, result, len(body) + 256)
+    etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
+    disk = disk_cache(services)
+    body = disk.get(key) if disk is not None else None
+    if body is None:
+        config = mapconfig.parse(loaded.config)
+        body = render(loaded, _choose(config, layers, fmt))
+        if disk is not None:
+            disk.put(key, body)
+    result = Tile(body=body, media_type=media_type, etag=etag, last_modified=updated)
+    if memory is not None:
+        memory.put(key, result, len(body) + 256)
     return result
 
 
