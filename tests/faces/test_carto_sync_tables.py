@@ -203,6 +203,13 @@ def test_a_changed_source_is_reimported_atomically(fast: RunningServer, source: 
     skipped = _until(fast, first["id"], lambda b: _idle(b) and b["ran_at"] != first["ran_at"])
     assert skipped["state"] == "success" and skipped["modified_at"] == first["modified_at"]
 
+    # a map of the table: its tiles follow the re-import (new rows, a new ETag)
+    config = {"version": "1.0.1", "layers": [{"type": "mvt", "options": {"sql": "select * from places"}}]}
+    group = requests.post(f"{fast.url}/user/default/api/v1/map", json={**config, "api_key": fast.token}).json()
+    tile_url = f"{fast.url}/user/default/api/v1/map/{group['layergroupid']}/0/0/0/0.mvt"
+    before = requests.get(tile_url)
+    assert before.status_code == 200 and b"Nice" not in before.content and b"Lyon" in before.content
+
     # changed, and held mid-download: readers see the old rows while the sync is syncing
     source.body = CSV + b"3,Nice,43.70,7.26\n"
     source.gate = threading.Event()
@@ -215,6 +222,8 @@ def test_a_changed_source_is_reimported_atomically(fast: RunningServer, source: 
     assert done["visualization_id"] == dataset.id
     assert _sql(fast, "SELECT city FROM places ORDER BY id")[-1] == {"city": "Nice"}
     assert DatasetManager(_auth(fast)).get(dataset.id).name == "places"
+    after = requests.get(tile_url)
+    assert b"Nice" in after.content and after.headers["etag"] != before.headers["etag"]
 
     # the source starts failing: CARTO's error code and a message, retried_times counts
     source.gate = None
