@@ -15,8 +15,8 @@ and to a throw-away PostgreSQL 15 + PostGIS cluster through ``ogr2ogr`` (same ``
 where ``the_geom_webmercator`` is ``ST_Transform(the_geom, 3857)`` with a GIST index, then
 ``ANALYZE`` (what a PostGIS user serving tiles does).
 
-Tiles: for each zoom 0–14, ``tiles-per-zoom`` tiles that hold data (the tile under a random point
-of either table; fewer at zooms 0–1, which have fewer tiles), seeded, shuffled, the same for every
+Tiles: for each zoom 0-14, ``tiles-per-zoom`` tiles that hold data (the tile under a random point
+of either table; fewer at zooms 0-1, which have fewer tiles), seeded, shuffled, the same for every
 contender. Each tile is both layers (points, then polygons). ``clients`` threads share the list.
 
 Contenders, interleaved (odd rounds entrepot first, even rounds PostGIS first), medians over rounds:
@@ -67,7 +67,9 @@ from entrepot.core.engine import extensions
 
 Tile = tuple[int, int, int]
 HALF_WORLD = 20037508.342789244
-POINTS_CSS = "#layer { marker-fill: #E3242B; marker-width: 4; marker-line-width: 0; marker-allow-overlap: true; }"
+POINTS_CSS = (
+    "#layer { marker-fill: #E3242B; marker-width: 4; marker-line-width: 0; marker-allow-overlap: true; }"
+)
 POLYGONS_CSS = "#layer { polygon-fill: #3388FF; polygon-opacity: 0.6; line-color: #003366; line-width: 0.5; }"
 POINTS_SQL = "SELECT cartodb_id, the_geom_webmercator, value, category FROM points"
 POLYGONS_SQL = "SELECT cartodb_id, the_geom_webmercator, zone FROM polygons"
@@ -117,7 +119,11 @@ def make_sources(tmp: Path, n_points: int, n_polygons: int, seed: int) -> dict[s
         f"TO '{tmp / 'polygons.gpkg'}' (FORMAT GDAL, DRIVER 'GPKG', SRS 'EPSG:4326')"
     )
     con.close()
-    return {"points": tmp / "points.gpkg", "polygons": tmp / "polygons.gpkg", "lonlat": (plon, plat, glon, glat)}
+    return {
+        "points": tmp / "points.gpkg",
+        "polygons": tmp / "polygons.gpkg",
+        "lonlat": (plon, plat, glon, glat),
+    }
 
 
 def tile_of(lon: float, lat: float, z: int) -> Tile:
@@ -129,7 +135,7 @@ def tile_of(lon: float, lat: float, z: int) -> Tile:
 
 
 def pick_tiles(coords: tuple[np.ndarray, ...], per_zoom: int, seed: int) -> list[Tile]:
-    """``per_zoom`` distinct tiles under random data points at each zoom 0–14, shuffled."""
+    """``per_zoom`` distinct tiles under random data points at each zoom 0-14, shuffled."""
     rnd = random.Random(seed)
     plon, plat, glon, glat = coords
     tiles: list[Tile] = []
@@ -148,7 +154,12 @@ def pick_tiles(coords: tuple[np.ndarray, ...], per_zoom: int, seed: int) -> list
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     size = 2 * HALF_WORLD / (1 << z)
-    return (-HALF_WORLD + x * size, HALF_WORLD - (y + 1) * size, -HALF_WORLD + (x + 1) * size, HALF_WORLD - y * size)
+    return (
+        -HALF_WORLD + x * size,
+        HALF_WORLD - (y + 1) * size,
+        -HALF_WORLD + (x + 1) * size,
+        HALF_WORLD - y * size,
+    )
 
 
 # -- measuring ------------------------------------------------------------------------------------------
@@ -247,7 +258,9 @@ class Entrepot:
             for sql, css in ((POINTS_SQL, POINTS_CSS), (POLYGONS_SQL, POLYGONS_CSS))
         ]  # fmt: skip
         r = self.http.post(
-            f"{self.base}/map", params={"api_key": self.server.token}, json={"version": "1.0.1", "layers": layers}
+            f"{self.base}/map",
+            params={"api_key": self.server.token},
+            json={"version": "1.0.1", "layers": layers},
         )
         r.raise_for_status()
         return r.json()["layergroupid"]
@@ -318,6 +331,7 @@ class PostGIS:
                 conn.execute(f"VACUUM ANALYZE {name}")
             print(f"postgis: loaded {name} in {time.perf_counter() - t0:.1f} s", flush=True)
         self.sql = mvt_sql()
+        self.clients = clients
         self.conns: queue.Queue = queue.Queue()
         for _ in range(clients):
             self.conns.put(psycopg.connect(self.cluster.admin_dsn, autocommit=True))
@@ -332,7 +346,7 @@ class PostGIS:
             self.conns.put(conn)
         return len(body or b"")
 
-    def _mapnik_map(self):  # noqa: ANN202
+    def _mapnik_map(self):  # a Map per thread: Mapnik maps are not thread-safe
         import mapnik
 
         from entrepot.core.maps import cartocss, raster
@@ -348,11 +362,13 @@ class PostGIS:
                 "type": "postgis", "host": "127.0.0.1", "port": str(c.port), "dbname": "postgres",
                 "user": "entrepot_test", "table": f"({sql}) AS t", "geometry_field": "the_geom_webmercator",
                 "srid": "3857", "extent": f"{-HALF_WORLD},{-HALF_WORLD},{HALF_WORLD},{HALF_WORLD}",
-                "persist_connection": "true", "max_size": "2",
+                "persist_connection": "true", "max_size": str(4 * self.clients),
             }  # fmt: skip
             ds = "".join(f'<Parameter name="{k}"><![CDATA[{v}]]></Parameter>' for k, v in params.items())
             names = "".join(f"<StyleName>{n}</StyleName>" for n in style.style_names)
-            layers.append(f'<Layer name="{name}" srs="{raster.WEB_MERCATOR}">{names}<Datasource>{ds}</Datasource></Layer>')
+            layers.append(
+                f'<Layer name="{name}" srs="{raster.WEB_MERCATOR}">{names}<Datasource>{ds}</Datasource></Layer>'
+            )
         m = mapnik.Map(256, 256)
         xml = f'<Map srs="{raster.WEB_MERCATOR}">{"".join(xml_styles)}{"".join(layers)}</Map>'
         mapnik.load_map_from_string(m, xml)
@@ -378,7 +394,9 @@ class PostGIS:
 
 # -- main ------------------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--polygons", type=int, default=100_000)
     parser.add_argument("--tiles-per-zoom", type=int, default=8)
@@ -408,7 +426,7 @@ def main() -> None:
                 print(f"skipping PostGIS: {exc}")
         try:
             if postgis is not None:  # does mapnik.render release the GIL? same tiles, 1 vs 2 threads
-                sample = [t for t in tiles if t[0] >= 6][:16]
+                sample = [t for t in tiles if t[0] >= 4]
                 postgis.fetch_png(sample[0])
                 one = run_pass(sample, 1, postgis.fetch_png).wall
                 two = run_pass(sample, 2, postgis.fetch_png).wall
@@ -418,8 +436,9 @@ def main() -> None:
             def record(label: str, p: Pass, round_no: int) -> None:
                 results.setdefault(label, []).append(p)
                 bad = f", {len(p.failures)} FAILED: {p.failures[:2]}" if p.failures else ""
-                print(f"round {round_no}: {label:<26} p50 {p.p50:8.1f} ms  p99 {p.p99:8.1f} ms  "
-                      f"{p.rate:7.1f} tiles/s  {sum(p.sizes) / 1e6:6.1f} MB  {p.empty} empty{bad}", flush=True)  # fmt: skip
+                print(f"round {round_no}: {label:<28} p50 {p.p50:8.1f} ms  p99 {p.p99:8.1f} ms  "
+                      f"{p.rate:7.1f} tiles/s  {sum(p.sizes) / 1e6:6.1f} MB  {p.empty} empty{bad}",
+                      flush=True)  # fmt: skip
 
             def run_entrepot(r: int) -> None:
                 group = entrepot.layergroup()
@@ -442,10 +461,16 @@ def main() -> None:
             if postgis is not None:
                 postgis.close()
             log = next(iter((tmp / "entrepot").glob("serve-*.log")), None)
-            errors = [line for line in (log.read_text().splitlines() if log else []) if "Error" in line or " 500" in line]
+            errors = [
+                line
+                for line in (log.read_text().splitlines() if log else [])
+                if "Error" in line or " 500" in line
+            ]
             print(f"server log: {len(errors)} error lines" + "".join(f"\n  {e[:300]}" for e in errors[:10]))
     print(f"\ntotal {time.perf_counter() - started:.0f} s\n")
-    print(f"| {len(tiles)} tiles z0–z14, {args.clients} clients | p50 ms | p99 ms | tiles/s | vs PostGIS tiles/s |")
+    print(
+        f"| {len(tiles)} tiles z0-z14, {args.clients} clients | p50 ms | p99 ms | tiles/s | vs PostGIS tiles/s |"
+    )
     print("|---|---|---|---|---|")
     floors = {"MVT": "PostGIS ST_AsMVT", "PNG": "Mapnik PNG on PostGIS"}
     for label, passes in results.items():

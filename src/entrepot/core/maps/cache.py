@@ -17,7 +17,7 @@ import threading
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from entrepot.core.services import Services
 
 V = TypeVar("V")
+C = TypeVar("C")
 
 
 class LRUBytes(Generic[V]):
@@ -68,14 +69,17 @@ _lock = threading.Lock()
 def tile_cache(services: Services) -> LRUBytes[object] | None:
     """This process's tile cache for ``services`` (None when ``maps_tile_cache_bytes`` is 0)."""
     limit = services.settings.maps_tile_cache_bytes
-    if limit <= 0:
-        return None
-    cache = _caches.get(services)
+    return _one(_caches, services, lambda: LRUBytes(limit)) if limit > 0 else None
+
+
+def _one(caches: weakref.WeakKeyDictionary[Services, C], services: Services, make: Callable[[], C]) -> C:
+    """The cache of ``services`` in ``caches``, made by ``make`` the first time (once, across threads)."""
+    cache = caches.get(services)
     if cache is None:
         with _lock:
-            cache = _caches.get(services)
+            cache = caches.get(services)
             if cache is None:
-                cache = _caches[services] = LRUBytes(limit)
+                cache = caches[services] = make()
     return cache
 
 
@@ -160,12 +164,5 @@ _disks: weakref.WeakKeyDictionary[Services, DiskCache] = weakref.WeakKeyDictiona
 def disk_cache(services: Services) -> DiskCache | None:
     """This process's disk tile cache for ``services`` (None when ``maps_tile_cache_disk_bytes`` is 0)."""
     limit = services.settings.maps_tile_cache_disk_bytes
-    if limit <= 0:
-        return None
-    cache = _disks.get(services)
-    if cache is None:
-        with _lock:
-            cache = _disks.get(services)
-            if cache is None:
-                cache = _disks[services] = DiskCache(services.settings.data_dir / "tile-cache", limit)
-    return cache
+    root = services.settings.data_dir / "tile-cache"
+    return _one(_disks, services, lambda: DiskCache(root, limit)) if limit > 0 else None
