@@ -69,10 +69,10 @@ _lock = threading.Lock()
 def tile_cache(services: Services) -> LRUBytes[object] | None:
     """This process's tile cache for ``services`` (None when ``maps_tile_cache_bytes`` is 0)."""
     limit = services.settings.maps_tile_cache_bytes
-    return _one(_caches, services, lambda: LRUBytes(limit)) if limit > 0 else None
+    return one(_caches, services, lambda: LRUBytes(limit)) if limit > 0 else None
 
 
-def _one(caches: weakref.WeakKeyDictionary[Services, C], services: Services, make: Callable[[], C]) -> C:
+def one(caches: weakref.WeakKeyDictionary[Services, C], services: Services, make: Callable[[], C]) -> C:
     """The cache of ``services`` in ``caches``, made by ``make`` the first time (once, across threads)."""
     cache = caches.get(services)
     if cache is None:
@@ -165,4 +165,4 @@ def disk_cache(services: Services) -> DiskCache | None:
     """This process's disk tile cache for ``services`` (None when ``maps_tile_cache_disk_bytes`` is 0)."""
     limit = services.settings.maps_tile_cache_disk_bytes
     root = services.settings.data_dir / "tile-cache"
-    return _one(_disks, services, lambda: DiskCache(root, limit)) if limit > 0 else None
+    return one(_disks, services, lambda: DiskCache(root, limit)) if limit > 0 else None

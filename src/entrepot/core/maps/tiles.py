@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from entrepot.core.catalog import StoredTable
 from entrepot.core.engine.statements import quote_ident, quote_literal
 from entrepot.core.maps import config as mapconfig
 from entrepot.core.maps import mvt, raster
-from entrepot.core.maps.cache import disk_cache, tile_cache
+from entrepot.core.maps.cache import LRUBytes, disk_cache, one, tile_cache
 from entrepot.core.maps.config import GEOMETRY, Layer
 from entrepot.core.maps.layergroups import Loaded, Prepared, load, prepare_layer, touch
 from entrepot.core.sql.execute import query_around
@@ -81,7 +82,7 @@ def tile(
         raw_id,
         ("tile", layers or "all", z, x, y, fmt, scale),
         MEDIA_TYPES[fmt],
-        lambda loaded, layers_: _render(services, loaded, layers_, z, x, y, fmt, scale),
+        lambda ctx, layers_: _render(services, ctx, layers_, z, x, y, fmt, scale),
         layers,
         fmt,
     )
@@ -110,7 +111,7 @@ def static(
         raw_id,
         ("static", layers or "all", bounds, width, height),
         MEDIA_TYPES["png"],
-        lambda loaded, chosen: _png(services, loaded, chosen, bounds, width, height, 1),
+        lambda ctx, chosen: _png(services, ctx, chosen, bounds, width, height, 1),
         layers,
         "png",
     )
@@ -178,6 +179,33 @@ def attributes(services: Services, raw_id: str, layer: str, feature_id: str) -> 
 # -- internals ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Context:
+    """A layergroup being rendered, and the stamp of everything its tiles depend on now."""
+
+    loaded: Loaded
+    stamp: str
+
+
+_PREPARED_CACHE = 256  # layers kept parsed and authorised, per process
+
+
+def _prepared(services: Services, ctx: Context, layer: Layer) -> Prepared:
+    """``layer`` parsed, authorised and probed for the principal, kept under the stamp: while
+    no table it reads changes and the principal's grants stay, the next tile skips all three."""
+    cache = one(_layers, services, lambda: LRUBytes(_PREPARED_CACHE))
+    key = (ctx.loaded.row_id, ctx.stamp, layer.index)
+    hit = cache.get(key)
+    if isinstance(hit, Prepared):
+        return hit
+    prepared = prepare_layer(services, ctx.loaded.principal, ctx.loaded.project, layer)
+    cache.put(key, prepared, 1)
+    return prepared
+
+
+_layers: weakref.WeakKeyDictionary[Services, LRUBytes[object]] = weakref.WeakKeyDictionary()
+
+
 def _cached(
     services: Services,
     raw_id: str,
@@ -201,7 +229,7 @@ def _cached(
     body = disk.get(key) if disk is not None else None
     if body is None:
         config = mapconfig.parse(loaded.config)
-        body = render(loaded, _choose(config, layers, fmt))
+        body = render(Context(loaded, stamp), _choose(config, layers, fmt))
         if disk is not None:
             disk.put(key, body)
     result = Tile(body=body, media_type=media_type, etag=etag, last_modified=updated)
@@ -263,19 +291,20 @@ def _choose(config: mapconfig.MapConfig, layers: str | None, fmt: str) -> list[L
 
 
 def _render(
-    services: Services, loaded: Loaded, chosen: Sequence[Layer], z: int, x: int, y: int, fmt: str, scale: int
+    services: Services, ctx: Context, chosen: Sequence[Layer], z: int, x: int, y: int, fmt: str, scale: int
 ) -> bytes:
+    loaded = ctx.loaded
     bounds = mvt.tile_bounds(z, x, y)
     if fmt == "mvt":
         parts = []
         for layer in chosen:
-            p = prepare_layer(services, loaded.principal, loaded.project, layer)
+            p = _prepared(services, ctx, layer)
             parts.append(_mvt_layer(services, loaded, p, z, x, y))
         return mvt.merge(parts)
     if fmt == "png":
-        return _png(services, loaded, chosen, bounds, TILE_SIZE * scale, TILE_SIZE * scale, scale)
+        return _png(services, ctx, chosen, bounds, TILE_SIZE * scale, TILE_SIZE * scale, scale)
     layer = chosen[0]
-    p = prepare_layer(services, loaded.principal, loaded.project, layer)
+    p = _prepared(services, ctx, layer)
     features = _features(services, loaded, p, bounds, list(layer.interactivity), buffer=0.0)
     grid = raster.render_grid(
         raster.RasterLayer(name=layer.id, cartocss=layer.cartocss, features=features),
@@ -299,7 +328,7 @@ def _mvt_layer(services: Services, loaded: Loaded, p: Prepared, z: int, x: int, 
 
 def _png(
     services: Services,
-    loaded: Loaded,
+    ctx: Context,
     chosen: Sequence[Layer],
     bounds: tuple[float, float, float, float],
     width: int,
@@ -310,9 +339,9 @@ def _png(
     for layer in chosen:
         if layer.type != "mapnik":
             continue
-        p = prepare_layer(services, loaded.principal, loaded.project, layer)
+        p = _prepared(services, ctx, layer)
         names = [c.name for c in p.attribute_columns]
-        features = _features(services, loaded, p, bounds, names, buffer=0.25)
+        features = _features(services, ctx.loaded, p, bounds, names, buffer=0.25)
         layers.append(raster.RasterLayer(name=layer.id, cartocss=layer.cartocss, features=features))
     return raster.render_png(layers, bounds, width=width, height=height, scale=float(scale))
 
