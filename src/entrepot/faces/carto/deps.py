@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from fastapi import Request
@@ -20,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from entrepot.core import errors as E
 from entrepot.core.sql.service import Caller, Credentials, identify
 from entrepot.faces.errors import HTTPError, Problem
-from entrepot.faces.http import presented_token, read_body, services_of
+from entrepot.faces.http import decode_json, presented_token, read_body, services_of
 from entrepot.logs import project_var, token_var
 
 PREFIXES = (
@@ -116,7 +115,7 @@ async def params_of(request: Request, *, body: bool = True) -> dict[str, Any]:
         raw = await read_body(request, MAX_PARAMS_BODY)
         if raw.strip():
             try:
-                doc = json.loads(raw)
+                doc = decode_json(raw)
             except ValueError as exc:
                 raise E.InvalidInput(f"the JSON body is malformed: {exc}", code="sql.invalidJson") from exc
             if not isinstance(doc, dict):

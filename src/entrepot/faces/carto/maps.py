@@ -29,7 +29,7 @@ from entrepot.faces.carto.datasets import base_of
 from entrepot.faces.carto.deps import caller
 from entrepot.faces.carto.routing import add_routes
 from entrepot.faces.carto.times import iso
-from entrepot.faces.http import read_body, services_of
+from entrepot.faces.http import decode_json, read_body, services_of
 
 PATH_PARAMETERS = {
     "project": "The project's name (CARTO's user name).",
@@ -93,7 +93,7 @@ async def _json_body(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return decode_json(raw)
     except ValueError as exc:
         raise E.InvalidInput(f"the JSON body is malformed: {exc}", code="maps.invalidJson") from exc
 
@@ -105,7 +105,7 @@ def _config_param(params: dict[str, Any]) -> Any:
             "a GET instantiation needs the map config in the config parameter", code="maps.noConfig"
         )
     try:
-        return json.loads(raw)
+        return decode_json(raw)
     except ValueError as exc:
         raise E.InvalidInput(f"the config parameter is not JSON: {exc}", code="maps.invalidJson") from exc
 
@@ -229,7 +229,10 @@ async def instantiate_named(request: Request) -> Response:
             raise E.InvalidInput("the instantiation's body must be a JSON object of placeholder values")
     else:
         raw = params.get("config")
-        body = json.loads(raw) if raw else {}
+        try:
+            body = decode_json(raw) if raw else {}
+        except ValueError as exc:
+            raise E.InvalidInput(f"config is not JSON: {exc}", code="maps.invalidJson") from exc
         if not isinstance(body, dict):
             raise E.InvalidInput(
                 "config must be a JSON object of placeholder values", code="maps.invalidJson"

@@ -5,7 +5,6 @@ Every path answers with and without its trailing slash (no redirects).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +26,7 @@ from entrepot.faces.exports.render import (
     render_page,
     render_template,
 )
-from entrepot.faces.http import content_disposition, read_body, resolve_principal, services_of
+from entrepot.faces.http import content_disposition, decode_json, read_body, resolve_principal, services_of
 from entrepot.faces.objects_http import object_response
 
 PREFIX = "/data-tools/api/v1"
@@ -55,7 +54,7 @@ async def _json(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return decode_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FieldError({"body": f"is not valid JSON: {exc}"}) from None
 

@@ -9,7 +9,6 @@ keys (``whereFilters[0][column]=x``) become lists of objects.
 from __future__ import annotations
 
 import builtins
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,7 +16,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 
 from entrepot.core.errors import InvalidInput
-from entrepot.faces.http import read_body, services_of
+from entrepot.faces.http import decode_json, read_body, services_of
 
 _KEY_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -189,11 +188,9 @@ async def keboola_params(request: Request) -> Params:
                     not content_type and raw.lstrip()[:1] in (b"{", b"[")
                 ):
                     try:
-                        decoded = json.loads(raw)
-                    except (ValueError, UnicodeDecodeError) as exc:
+                        decoded = decode_json(raw)
+                    except ValueError as exc:
                         raise InvalidInput(f"the request body is not valid JSON: {exc}") from exc
-                    except RecursionError as exc:
-                        raise InvalidInput("the JSON request body nests too deeply") from exc
                     if not isinstance(decoded, dict):
                         raise InvalidInput("the JSON request body must be an object")
                     body = decoded
