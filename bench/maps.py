@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import Server
 
 from entrepot.core.engine import extensions
+from entrepot.core.maps.mvt import tile_bounds
 
 Tile = tuple[int, int, int]
 HALF_WORLD = 20037508.342789244
@@ -150,16 +151,6 @@ def pick_tiles(coords: tuple[np.ndarray, ...], per_zoom: int, seed: int) -> list
         tiles += sorted(chosen)
     rnd.shuffle(tiles)
     return tiles
-
-
-def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    size = 2 * HALF_WORLD / (1 << z)
-    return (
-        -HALF_WORLD + x * size,
-        HALF_WORLD - (y + 1) * size,
-        -HALF_WORLD + (x + 1) * size,
-        HALF_WORLD - y * size,
-    )
 
 
 # -- measuring ------------------------------------------------------------------------------------------
