@@ -205,7 +205,9 @@ def test_a_changed_source_is_reimported_atomically(fast: RunningServer, source: 
 
     # a map of the table: its tiles follow the re-import (new rows, a new ETag)
     config = {"version": "1.0.1", "layers": [{"type": "mvt", "options": {"sql": "select * from places"}}]}
-    group = requests.post(f"{fast.url}/user/default/api/v1/map", json={**config, "api_key": fast.token}).json()
+    group = requests.post(
+        f"{fast.url}/user/default/api/v1/map", json={**config, "api_key": fast.token}
+    ).json()
     tile_url = f"{fast.url}/user/default/api/v1/map/{group['layergroupid']}/0/0/0/0.mvt"
     before = requests.get(tile_url)
     assert before.status_code == 200 and b"Nice" not in before.content and b"Lyon" in before.content

@@ -117,3 +117,13 @@ def test_refusals() -> None:
     refused("#layer { marker-fill: @nope; }", "variable")
     refused("#layer { marker-width: 1; " + " " * (64 * 1024) + "}", "tooLong")
     refused("#layer { " + "[a=1] { " * 20 + "}" * 21, "tooDeep")
+
+
+def test_fields_are_the_properties_the_style_reads() -> None:
+    style = C.compile(
+        "#layer { marker-fill: red; [magnitude > 3] { marker-width: 5; } text-name: [name] + ' km'; }"
+        " #layer['mapnik::geometry_type'=2] { line-color: blue; }",
+        "quakes",
+    )
+    assert style.fields == {"magnitude", "name"}
+    assert C.compile("#layer { marker-fill: red; }", "plain").fields == frozenset()

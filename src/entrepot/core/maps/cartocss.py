@@ -105,6 +105,14 @@ class Style:
     xml_styles: list[str]  # one ``<Style>`` element per attachment, in drawing order
     style_names: list[str]  # their names, in the same order
 
+    @property
+    def fields(self) -> frozenset[str]:
+        """The feature properties the styles read (filters, ``text-name``): all a feature needs."""
+        return frozenset(_FIELD.findall("".join(self.xml_styles)))
+
+
+_FIELD = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)\]")  # [name] in a Mapnik expression (not [mapnik::…])
+
 
 # --- properties ---------------------------------------------------------------------------
 

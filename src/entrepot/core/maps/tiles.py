@@ -26,8 +26,8 @@ from sqlalchemy import select
 from entrepot.core import errors as E
 from entrepot.core.catalog import StoredTable
 from entrepot.core.engine.statements import quote_ident, quote_literal
+from entrepot.core.maps import cartocss, mvt, raster
 from entrepot.core.maps import config as mapconfig
-from entrepot.core.maps import mvt, raster
 from entrepot.core.maps.cache import LRUBytes, disk_cache, one, tile_cache
 from entrepot.core.maps.config import GEOMETRY, Layer
 from entrepot.core.maps.layergroups import Loaded, Prepared, load, prepare_layer, touch
@@ -340,7 +340,8 @@ def _png(
         if layer.type != "mapnik":
             continue
         p = _prepared(services, ctx, layer)
-        names = [c.name for c in p.attribute_columns]
+        read = cartocss.compile(layer.cartocss, layer.id).fields  # the rest would only cost time
+        names = [c.name for c in p.attribute_columns if c.name in read]
         features = _features(services, ctx.loaded, p, bounds, names, buffer=0.25)
         layers.append(raster.RasterLayer(name=layer.id, cartocss=layer.cartocss, features=features))
     return raster.render_png(layers, bounds, width=width, height=height, scale=float(scale))
