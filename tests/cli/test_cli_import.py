@@ -107,3 +107,38 @@ def test_datasets_and_api_keys_commands(env, tmp_path):
     run_cli("api-keys", "rm", "cli-app", env=env)
     again = run_cli("api-keys", "rm", "cli-app", env=env, check=False)
     assert again.returncode == 1 and "error:" in again.stderr
+
+
+def test_maps_create_and_tile(env, carto_server, tmp_path):
+    import io
+
+    import mapbox_vector_tile
+    from PIL import Image
+
+    run_cli("import", _stores(tmp_path), "--table-name", "cli_map_stores", env=env)
+    done = run_cli("maps", "create", "--sql", "select * from cli_map_stores", env=env)
+    group = done.stdout.strip()
+    assert ":" in group and "mvt: http://" in done.stderr and "/{z}/{x}/{y}.mvt" in done.stderr
+    tile = run_cli("maps", "tile", group, "0", "0", "0", "-o", str(tmp_path / "t.mvt"), env=env)
+    assert "bytes" in tile.stderr
+    decoded = mapbox_vector_tile.decode((tmp_path / "t.mvt").read_bytes())
+    assert sorted(f["properties"]["store"] for f in decoded["layer0"]["features"]) == ["Bellecour", "Louvre"]
+    config = tmp_path / "map.json"
+    config.write_text(json.dumps({"layers": [{"type": "cartodb", "options": {
+        "sql": "select * from cli_map_stores", "cartocss": "#layer { marker-fill: #00FF00; }"}}]}))  # fmt: skip
+    as_json = json.loads(run_cli("maps", "create", str(config), "--json", env=env).stdout)
+    run_cli("maps", "tile", as_json["layergroupid"], "1", "1", "0", "--format", "png", "-o", str(tmp_path / "t.png"),
+            env=env)  # fmt: skip
+    assert Image.open(io.BytesIO((tmp_path / "t.png").read_bytes())).size == (256, 256)
+    # a config that is not JSON, a bad format: usage errors, nothing asked of the server
+    (tmp_path / "bad.json").write_text("{nope")
+    bad = run_cli("maps", "create", str(tmp_path / "bad.json"), env=env, check=False)
+    assert bad.returncode == 2 and "not JSON" in bad.stderr
+    bad = run_cli("maps", "tile", group, "0", "0", "0", "--format", "jpg", env=env, check=False)
+    assert bad.returncode == 2 and "--format" in bad.stderr
+
+
+def _stores(tmp_path) -> str:
+    path = tmp_path / "cli_map_stores.csv"
+    path.write_text(STORES)
+    return str(path)

@@ -1,5 +1,5 @@
-"""``entrepot import``, ``entrepot datasets`` and ``entrepot api-keys``: the CARTO platform over
-HTTP with the SDK's ``client.carto``.
+"""``entrepot import``, ``entrepot datasets``, ``entrepot api-keys`` and ``entrepot maps``: the
+CARTO platform over HTTP with the SDK's ``client.carto``.
 
 They talk to a running server: ``--url``/``ENTREPOT_URL`` and ``--token``/``ENTREPOT_TOKEN``.
 ``import`` follows the import through CARTO's states: a Rich progress line on a terminal, one
@@ -8,6 +8,7 @@ plain line per state on stderr otherwise; ``--json`` prints the finished import'
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -289,3 +290,83 @@ def keys_rm(
     with _client(url, token) as client:
         client.carto.api_keys.delete(name)
     err.print(f"deleted API key {name}", highlight=False)
+
+
+# -- maps ----------------------------------------------------------------------------------------
+maps = typer.Typer(help="CARTO maps: instantiate a map config, fetch its tiles.", no_args_is_help=True)
+TILE_FORMATS = ("mvt", "png", "grid.json")
+
+
+@maps.command("create")
+def maps_create(
+    config: Annotated[
+        str | None, typer.Argument(help="A MapConfig JSON file ('-': stdin); or give --sql.")
+    ] = None,
+    sql: Annotated[str | None, typer.Option("--sql", help="One layer showing this query's rows.")] = None,
+    cartocss: Annotated[str | None, typer.Option("--cartocss", help="The --sql layer's CartoCSS.")] = None,
+    url: Url = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Instantiate a map as the token; prints the layergroup id, then its tile URL templates."""
+    if (config is None) == (sql is None):
+        raise fail("give a MapConfig file or --sql (one of them)", 2)
+    if sql is not None:
+        options: dict[str, Any] = {"sql": sql, **({"cartocss": cartocss} if cartocss else {})}
+        document: Any = {"version": "1.0.1", "layers": [{"type": "cartodb", "options": options}]}
+    else:
+        assert config is not None
+        raw = typer.get_text_stream("stdin").read() if config == "-" else _read_text(config)
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            raise fail(f"{config}: not JSON: {exc}", 2) from None
+        if not isinstance(document, dict):
+            raise fail(f"{config}: a MapConfig is a JSON object with layers", 2)
+    with _client(url, token) as client:
+        group = client.carto.maps.instantiate(document)
+        base = client.url
+    if as_json:
+        print_json(group.raw)
+        return
+    typer.echo(group.id)
+    for fmt in ("mvt", "png"):
+        err.print(
+            f"{fmt}: {base}{group.tile_path('{z}', '{x}', '{y}', format=fmt)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@maps.command("tile")
+def maps_tile(
+    layergroup: Annotated[str, typer.Argument(help="The layergroup id (maps create prints it).")],
+    z: Annotated[int, typer.Argument(help="Zoom.")],
+    x: Annotated[int, typer.Argument(help="Column.")],
+    y: Annotated[int, typer.Argument(help="Row.")],
+    fmt: Annotated[str, typer.Option("--format", help="mvt, png or grid.json.")] = "mvt",
+    layers: Annotated[str, typer.Option("--layers", help="all, 0, or 0,1.")] = "all",
+    scale: Annotated[int, typer.Option("--scale", help="2 for a @2x PNG.")] = 1,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the tile here (default: stdout).")
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Fetch one tile; an empty vector tile writes nothing."""
+    if fmt not in TILE_FORMATS:
+        raise fail(f"--format must be one of {', '.join(TILE_FORMATS)}", 2)
+    with _client(url, token) as client:
+        body = client.carto.maps.tile(layergroup, z, x, y, layers=layers, format=fmt, scale=scale)
+    if output is not None:
+        output.write_bytes(body)
+        err.print(f"{output}: {len(body)} bytes", highlight=False)
+    else:
+        typer.get_binary_stream("stdout").write(body)
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise fail(f"{path}: {exc.strerror or exc}", 2) from None

@@ -49,9 +49,17 @@ class Layergroup:
         )
 
     def tile_path(
-        self, z: int, x: int, y: int, *, layers: str = "all", format: str = "png", scale: int = 1
+        self,
+        z: int | str,
+        x: int | str,
+        y: int | str,
+        *,
+        layers: str = "all",
+        format: str = "png",
+        scale: int = 1,
     ) -> str:
-        """The path of a tile (relative to the server's root): what a map page's URL template fills in."""
+        """The path of a tile (relative to the server's root); ``tile_path("{z}", "{x}", "{y}")``
+        is the URL template a map page (MapLibre, Leaflet) fills in."""
         if format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
         retina = f"@{scale}x" if scale != 1 else ""
