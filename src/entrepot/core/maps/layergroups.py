@@ -34,7 +34,7 @@ from entrepot.core.jobs import JobRegistry
 from entrepot.core.maps import cartocss
 from entrepot.core.maps.config import GEOMETRY, Layer, MapConfig, layer_error
 from entrepot.core.secretbox import derive_key
-from entrepot.core.sql.authorize import find_project, prepare
+from entrepot.core.sql.authorize import prepare
 from entrepot.core.sql.catalog_sync import stored_table
 from entrepot.core.sql.dialect import Statement
 from entrepot.core.sql.execute import query_around
@@ -292,10 +292,6 @@ def _acting(s: Session, row: MapLayergroup, project: Project) -> Principal:
             "permission denied: the API key that created this map was revoked", code="maps.revoked"
         )
     return token_principal(s, token, project)
-
-
-def project_of(services: Services, name: str | int) -> Project:
-    return find_project(services, name)
 
 
 def _table_uuids(services: Services, project: Project, prepared: Sequence[Prepared]) -> list[str]:

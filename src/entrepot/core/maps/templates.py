@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from entrepot.core import errors as E
 from entrepot.core.auth import Principal
@@ -115,7 +116,7 @@ def create(services: Services, principal: Principal, project: Project, doc: Any)
     now = utcnow()
     try:
         with services.catalog.session() as s:
-            count = len(s.scalars(select(MapTemplate.id).where(MapTemplate.project_id == project.id)).all())
+            count = s.scalar(select(func.count()).where(MapTemplate.project_id == project.id)) or 0
             if count >= MAX_TEMPLATES:
                 raise E.Conflict(
                     f"You have reached the limit of {MAX_TEMPLATES} templates of user '{project.name}'",
@@ -273,10 +274,8 @@ def _fill(layergroup: Mapping[str, Any], values: Mapping[str, str]) -> dict[str,
     return out
 
 
-def _row(s: Any, project: Project, name: str) -> MapTemplate | None:
-    return s.scalar(  # type: ignore[no-any-return]
-        select(MapTemplate).where(MapTemplate.project_id == project.id, MapTemplate.name == name)
-    )
+def _row(s: Session, project: Project, name: str) -> MapTemplate | None:
+    return s.scalar(select(MapTemplate).where(MapTemplate.project_id == project.id, MapTemplate.name == name))
 
 
 def _not_found(name: str, project: Project) -> E.NotFound:
