@@ -127,3 +127,19 @@ def test_fields_are_the_properties_the_style_reads() -> None:
     )
     assert style.fields == {"magnitude", "name"}
     assert C.compile("#layer { marker-fill: red; }", "plain").fields == frozenset()
+
+
+def test_quotes_brackets_and_parentheses_are_read_as_one() -> None:
+    """Separators inside strings, filters and functions do not split or end anything."""
+    style = C.compile(
+        "#layer[name = 'a]b, c;{'], #layer[kind = \"x\"] { marker-fill: rgba(1, 2, 3, 0.5); "
+        "text-name: [name] + '; {not a block}'; }",
+        "quotes",
+    )
+    xml = "".join(style.xml_styles)
+    assert "a]b, c;{" in xml and "rgba(1,2,3,0.5" in xml.replace(" ", "")
+    assert "; {not a block}" in xml
+    with pytest.raises(E.InvalidInput, match="unterminated string"):
+        C.compile("#layer { text-name: 'open; }", "l")
+    with pytest.raises(E.InvalidInput, match=r"unexpected '\{' in a value"):
+        C.compile("#layer { marker-fill: red { }", "l")

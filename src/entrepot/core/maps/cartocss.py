@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -299,49 +300,25 @@ class _Parser:
             block.children.append(child)
 
     def find_brace(self) -> int:
-        j, quote, bracket = self.i, "", 0
-        while j < len(self.s):
-            c = self.s[j]
-            if quote:
-                if c == "\\":
-                    j += 1
-                elif c == quote:
-                    quote = ""
-            elif c in "\"'":
-                quote = c
-            elif c == "[":
-                bracket += 1
-            elif c == "]":
-                bracket -= 1
-            elif c in ";}" and not bracket:
+        for j, c, depth in _scan(self.s, self.i):
+            if c in ";}" and not depth:
                 raise self.fail(f"expected a selector and '{{' before '{c}'", j)
-            elif c == "{" and not bracket:
+            if c == "{" and not depth:
                 return j
-            j += 1
         raise self.fail("expected '{' after the selector")
 
     def value(self, terminators: str) -> str:
-        start, quote, depth = self.i, "", 0
-        while self.i < len(self.s):
-            c = self.s[self.i]
-            if quote:
-                if c == "\\":
-                    self.i += 1
-                elif c == quote:
-                    quote = ""
-            elif c in "\"'":
-                quote = c
-            elif c in "([":
-                depth += 1
-            elif c in ")]":
-                depth -= 1
-            elif c == "{":
-                raise self.fail("unexpected '{' in a value (missing ';'?)")
-            elif c in terminators and depth <= 0:
+        start = self.i
+        self.i = len(self.s)
+        for j, c, depth in _scan(self.s, start):
+            if c == "{":
+                raise self.fail("unexpected '{' in a value (missing ';'?)", j)
+            if c in terminators and depth <= 0:
+                self.i = j
                 break
-            self.i += 1
-        if quote:
-            raise self.fail("unterminated string", start)
+        else:
+            if _ends_in_string(self.s, start):
+                raise self.fail("unterminated string", start)
         text = self.s[start : self.i].strip()
         missing = re.search(r"\n\s*-?[A-Za-z_][A-Za-z0-9_/-]*\s*:", text)
         if missing:
@@ -430,42 +407,55 @@ def _strip_comments(text: str) -> str:
     return "".join(out)
 
 
-def _closing_bracket(text: str, start: int) -> int:
-    quote = ""
-    for j in range(start + 1, len(text)):
+def _scan(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(position, character, nesting) of each character of ``text`` from ``start`` that is not in a
+    string literal (quotes and the quote characters themselves are skipped; ``\\`` escapes);
+    nesting counts the ``(`` and ``[`` open before it (a closing one counts as still inside)."""
+    depth, quote, escaped = 0, "", False
+    for j in range(start, len(text)):
         c = text[j]
         if quote:
-            if c == quote:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote:
                 quote = ""
-        elif c in "\"'":
+            continue
+        if c in "\"'":
             quote = c
-        elif c == "]":
-            return j
-    return -1
+            continue
+        if c in "([":
+            depth += 1
+        yield j, c, depth
+        if c in ")]":
+            depth -= 1
+
+
+def _ends_in_string(text: str, start: int) -> bool:
+    """Whether a string literal opened in ``text`` after ``start`` is never closed."""
+    quote, escaped = "", False
+    for c in text[start:]:
+        if escaped:
+            escaped = False
+        elif quote and c == "\\":
+            escaped = True
+        elif quote and c == quote:
+            quote = ""
+        elif not quote and c in "\"'":
+            quote = c
+    return bool(quote)
+
+
+def _closing_bracket(text: str, start: int) -> int:
+    """The position of the ``]`` closing the ``[`` at ``start`` (-1: none)."""
+    return next((j for j, c, depth in _scan(text, start) if c == "]" and depth == 1), -1)
 
 
 def _split_top(text: str, sep: str) -> list[str]:
     """``text`` split on ``sep`` outside quotes, brackets and parentheses."""
-    parts: list[str] = []
-    cur: list[str] = []
-    depth, quote = 0, ""
-    for c in text:
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-            continue
-        cur.append(c)
-    parts.append("".join(cur))
-    return parts
+    cuts = [j for j, c, depth in _scan(text) if c == sep and depth == 0]
+    return [text[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(text)], strict=True)]
 
 
 def _unquote(text: str) -> str:
