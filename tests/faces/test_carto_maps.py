@@ -417,3 +417,15 @@ def test_tiles_from_disk_and_layergroups_that_expire(tmp_path: Any) -> None:
         assert gone.status_code == 404 and "nonexistent map configuration" in gone.json()["errors"][0]
     finally:
         server.stop()
+
+
+def test_the_same_map_instantiated_at_once_is_one_layergroup(
+    server: RunningServer, base: str, quakes: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = {**_config("select * from quakes -- at once"), "api_key": server.token}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: requests.post(f"{base}api/v1/map", json=config), range(16)))
+    assert {r.status_code for r in answers} == {200}, [r.text for r in answers if r.status_code != 200]
+    assert len({r.json()["layergroupid"].split(":")[0] for r in answers}) == 1

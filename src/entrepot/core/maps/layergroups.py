@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entrepot.core import errors as E
@@ -112,24 +113,25 @@ def instantiate(
     document = config.document()
     ident = _ident(services, project, token_id, template, document)
     now = utcnow()
-    with services.catalog.session() as s:
-        row = s.get(MapLayergroup, ident)
-        if row is None:
-            s.add(
-                MapLayergroup(
-                    id=ident,
-                    project_id=project.id,
-                    token_id=token_id,
-                    template=template,
-                    config=document,
-                    tables=uuids,
-                    created_at=now,
-                    used_at=now,
+    try:
+        with services.catalog.session() as s:
+            if s.get(MapLayergroup, ident) is None:
+                s.add(
+                    MapLayergroup(
+                        id=ident,
+                        project_id=project.id,
+                        token_id=token_id,
+                        template=template,
+                        config=document,
+                        tables=uuids,
+                        created_at=now,
+                        used_at=now,
+                    )
                 )
-            )
-        else:
-            row.tables = uuids
-            row.used_at = now
+    except IntegrityError:
+        pass  # the same config, instantiated at the same moment by the same caller: one row
+    with services.catalog.session() as s:
+        s.execute(update(MapLayergroup).where(MapLayergroup.id == ident).values(tables=uuids, used_at=now))
         updated = last_updated(s, project.id, uuids) or now
     metas = []
     by_id = {p.layer.id: p for p in prepared}
