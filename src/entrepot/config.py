@@ -114,8 +114,15 @@ class Settings(BaseSettings):
     job_poll_interval: float = Field(
         0.05,
         gt=0,
-        description="Idle poll interval of workers (seconds). Workers in the same process, and on PostgreSQL "
-        "all workers, are woken at once on submit; polling is the fallback.",
+        description="How often an idle worker looks for another process's commit (seconds): on SQLite a stat "
+        "of the catalog's files, no query. Workers in the same process, and on PostgreSQL all workers, are "
+        "woken at once on submit.",
+    )
+    job_idle_claim_interval: float = Field(
+        1.0,
+        gt=0,
+        description="Longest an idle worker waits before it asks the catalog for a job anyway (seconds): the "
+        "latency of a retry that comes due or a job whose submitter's wake-up was missed.",
     )
 
     plugins: list[str] = Field(

@@ -96,6 +96,50 @@ def test_workers_wake_on_submit_instead_of_polling(tmp_path, catalog_url):
         svc.close()
 
 
+def test_an_idle_sqlite_worker_sees_another_processs_submission_without_polling_claims(tmp_path):
+    """Another process's submit wakes an idle worker through the SQLite catalog's change marker
+    (a stat of its files), long before the idle claim interval (30 s here). PostgreSQL's workers
+    are woken by NOTIFY."""
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    settings = Settings(
+        data_dir=tmp_path, catalog_url=catalog_url, job_poll_interval=0.05, job_idle_claim_interval=30
+    )
+    worker_side, submitter_side = Services.open(settings), Services.open(settings)  # two "processes"
+    try:
+        pid = create_project(submitter_side.catalog, "marker").project.id
+        worker_side.start_workers(1)
+        claims = Counter[str]()
+        claim = worker_side.jobs.claim
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            claims["claim"] += 1
+            return claim(*args, **kwargs)
+
+        worker_side.jobs.claim = counted  # type: ignore[method-assign]
+        start = time.monotonic()
+        job = submitter_side.jobs.submit(pid, "system.noop")
+        done = submitter_side.jobs.wait(job.id, 10)
+        assert done.status == SUCCEEDED
+        assert time.monotonic() - start < 5, "the idle worker did not see the other process's submit"
+        assert claims["claim"] <= 5  # woken by the commit, not by a claim every poll interval
+    finally:
+        worker_side.close()
+        submitter_side.close()
+
+
+def test_change_marker_moves_with_every_commit(tmp_path):
+    from entrepot.core.catalog import Catalog
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    catalog.migrate()
+    other = Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    before = catalog.change_marker()
+    assert before is not None and catalog.change_marker() == before  # reading changes nothing
+    create_project(other, "moved")  # a commit through another engine, as another process makes
+    assert catalog.change_marker() != before
+    assert Catalog("sqlite://").change_marker() is None
+
+
 def test_handler_error_fails_the_job_with_its_message(services, project_id):
     services.start_workers(1)
     job = services.jobs.submit(project_id, "system.fail", {"message": "column x is missing"})

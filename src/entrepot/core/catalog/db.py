@@ -17,6 +17,7 @@ commits, which rows of the tables it watches were changed.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -130,6 +131,24 @@ class Catalog:
             event.listen(factory, "do_orm_execute", self._collect_bulk)
             event.listen(factory, "after_commit", self._dispatch)
             event.listen(factory, "after_transaction_end", _forget_changes)
+
+    def change_marker(self) -> tuple[int, ...] | None:
+        """A value that changes when any process commits to this catalog, read without a query:
+        for SQLite the size and modification time (ns) of its database and WAL files (a commit
+        appends to the WAL; a checkpoint rewrites the database). None for PostgreSQL, whose
+        submissions are announced by NOTIFY, and for an in-memory database."""
+        database = self.url.database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:":
+            return None
+        marker: list[int] = []
+        for path in (database, f"{database}-wal"):
+            try:
+                st = os.stat(path)
+            except OSError:
+                marker += [0, 0]
+                continue
+            marker += [st.st_size, st.st_mtime_ns]
+        return tuple(marker)
 
     @property
     def is_postgres(self) -> bool:
