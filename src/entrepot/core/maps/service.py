@@ -34,14 +34,21 @@ def instantiate_named(
     services: Services, caller: Caller, template_id: str, params: Mapping[str, Any], auth_token: str | None
 ) -> LayergroupView:
     """Instantiate the named map ``template_id`` with ``params`` (its placeholders' values)."""
+    return _named(services, caller, template_id, params, auth_token)[1]
+
+
+def _named(
+    services: Services, caller: Caller, template_id: str, params: Mapping[str, Any], auth_token: str | None
+) -> tuple[TemplateView, LayergroupView]:
     project = find_project(services, caller.project)
     view = templates.stored(services, project, template_id)
     if not caller.principal.is_master or caller.principal.project_id != project.id:
         templates.authorize(view.template, auth_token)
     filled = templates.fill(view.template, params)
-    return instantiate(
+    group = instantiate(
         services, owner_principal(project), project, mapconfig.parse(filled), template=view.name
     )
+    return view, group
 
 
 def named_tile(
@@ -65,9 +72,8 @@ def named_static(
     services: Services, caller: Caller, template_id: str, auth_token: str | None, width: int, height: int
 ) -> Tile:
     """A static image of the named map at its template's ``view`` (center and zoom, or bounds)."""
-    project = find_project(services, caller.project)
-    view = templates.stored(services, project, template_id).template.get("view") or {}
-    group = instantiate_named(services, caller, template_id, {}, auth_token)
+    template, group = _named(services, caller, template_id, {}, auth_token)
+    view = template.template.get("view") or {}
     bounds = view.get("bounds") if isinstance(view, Mapping) else None
     center = view.get("center") if isinstance(view, Mapping) else None
     if isinstance(bounds, Mapping) and all(

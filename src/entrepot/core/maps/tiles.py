@@ -50,13 +50,17 @@ BASIC_TYPES = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "
 
 @dataclass(frozen=True)
 class Tile:
-    """A rendered tile or image: its bytes (``b""``: an empty vector tile), media type, an ETag and
-    the time its data last changed."""
+    """A rendered tile or image: its bytes (``b""``: an empty vector tile), content type, an ETag
+    (unquoted) and the time its data last changed: what a face's conditional GET needs."""
 
     body: bytes
-    media_type: str
+    content_type: str
     etag: str
-    last_modified: datetime
+    modified_at: datetime
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
 
     @property
     def empty(self) -> bool:
@@ -224,7 +228,7 @@ def _cached(
         hit = memory.get(key)
         if isinstance(hit, Tile):
             return hit
-    etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
+    etag = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     disk = disk_cache(services)
     body = disk.get(key) if disk is not None else None
     if body is None:
@@ -232,7 +236,7 @@ def _cached(
         body = render(Context(loaded, stamp), _choose(config, layers, fmt))
         if disk is not None:
             disk.put(key, body)
-    result = Tile(body=body, media_type=media_type, etag=etag, last_modified=updated)
+    result = Tile(body=body, content_type=media_type, etag=etag, modified_at=updated)
     if memory is not None:
         memory.put(key, result, len(body) + 256)
     return result

@@ -30,6 +30,7 @@ from entrepot.faces.carto.deps import caller
 from entrepot.faces.carto.routing import add_routes
 from entrepot.faces.carto.times import iso
 from entrepot.faces.http import decode_json, read_body, services_of
+from entrepot.faces.objects_http import not_modified, quoted_etag
 
 PATH_PARAMETERS = {
     "project": "The project's name (CARTO's user name).",
@@ -88,14 +89,16 @@ def _answer(request: Request, body: dict[str, Any], params: dict[str, Any]) -> R
     return JSONResponse(body, headers=CORS)
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await read_body(request, MAX_CONFIG_BODY)
-    if not raw.strip():
-        return {}
+def _decode(raw: bytes | str, what: str) -> Any:
     try:
         return decode_json(raw)
     except ValueError as exc:
-        raise E.InvalidInput(f"the JSON body is malformed: {exc}", code="maps.invalidJson") from exc
+        raise E.InvalidInput(f"{what} is malformed: {exc}", code="maps.invalidJson") from exc
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await read_body(request, MAX_CONFIG_BODY)
+    return _decode(raw, "the JSON body") if raw.strip() else {}
 
 
 def _config_param(params: dict[str, Any]) -> Any:
@@ -104,10 +107,7 @@ def _config_param(params: dict[str, Any]) -> Any:
         raise E.InvalidInput(
             "a GET instantiation needs the map config in the config parameter", code="maps.noConfig"
         )
-    try:
-        return decode_json(raw)
-    except ValueError as exc:
-        raise E.InvalidInput(f"the config parameter is not JSON: {exc}", code="maps.invalidJson") from exc
+    return _decode(raw, "the config parameter")
 
 
 def _with_key(params: dict[str, Any], doc: Any) -> dict[str, Any]:
@@ -120,15 +120,15 @@ def _with_key(params: dict[str, Any], doc: Any) -> dict[str, Any]:
 def _tile_response(request: Request, result: Tile) -> Response:
     headers = {
         **CORS,
-        "ETag": result.etag,
-        "Last-Modified": format_datetime(result.last_modified, usegmt=True),
+        "ETag": quoted_etag(result.etag),
+        "Last-Modified": format_datetime(result.modified_at, usegmt=True),
         "Cache-Control": "public, no-cache",
     }
-    if request.headers.get("if-none-match") == result.etag:
+    if not_modified(request.headers, result):  # the downloads' one conditional-GET rule
         return Response(status_code=304, headers=headers)
     if result.empty:
         return Response(status_code=204, headers=headers)
-    return Response(result.body, media_type=result.media_type, headers=headers)
+    return Response(result.body, media_type=result.content_type, headers=headers)
 
 
 def _tile_of(raw: str) -> tuple[int, str, int]:
@@ -229,10 +229,7 @@ async def instantiate_named(request: Request) -> Response:
             raise E.InvalidInput("the instantiation's body must be a JSON object of placeholder values")
     else:
         raw = params.get("config")
-        try:
-            body = decode_json(raw) if raw else {}
-        except ValueError as exc:
-            raise E.InvalidInput(f"config is not JSON: {exc}", code="maps.invalidJson") from exc
+        body = _decode(raw, "the config parameter") if raw else {}
         if not isinstance(body, dict):
             raise E.InvalidInput(
                 "config must be a JSON object of placeholder values", code="maps.invalidJson"
